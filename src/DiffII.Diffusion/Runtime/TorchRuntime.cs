@@ -1,0 +1,110 @@
+using System.Runtime.InteropServices;
+using DiffII.Build;
+using TorchSharp;
+
+namespace DiffII.Diffusion.Runtime;
+
+/// <summary>Thrown when TorchSharp's native library cannot be loaded; the message names the cause and the fix.</summary>
+public sealed class TorchRuntimeException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// Loads TorchSharp's native backend once and, when that fails, replaces TorchSharp's message (which blames a
+/// missing libtorch whatever the cause) with what is really missing.
+/// </summary>
+public static class TorchRuntime
+{
+    static readonly Lock Gate = new();
+    static bool _loaded;
+
+    /// <summary>Initialises the native backend for <paramref name="device"/> (CPU by default).</summary>
+    /// <exception cref="TorchRuntimeException">The native library is missing or cannot be loaded.</exception>
+    public static void EnsureLoaded(DeviceType device = DeviceType.CPU)
+    {
+        lock (Gate)
+        {
+            if (_loaded && device == DeviceType.CPU) return;
+            try
+            {
+                torch.InitializeDeviceType(device);
+                if (device == DeviceType.CPU) _loaded = true;
+            }
+            catch (Exception e) when (e is not TorchRuntimeException)
+            {
+                throw new TorchRuntimeException(Explain(device, e), e);
+            }
+        }
+    }
+
+    /// <summary>Parses "cpu", "cuda" or "cuda:1" and checks that the device is usable.</summary>
+    public static torch.Device ParseDevice(string text)
+    {
+        torch.Device device;
+        try { device = new torch.Device(text); }
+        catch (Exception e) { throw new ArgumentException($"'{text}' is not a device; use cpu, cuda or cuda:N.", nameof(text), e); }
+        EnsureLoaded(device.type);
+        if (device.type == DeviceType.CUDA && !torch.cuda.is_available())
+            throw new TorchRuntimeException(
+                $"Device '{text}' was requested, but CUDA is not available: this build uses TorchBackend={BuildBackend} " +
+                "or the machine has no usable GPU driver. Build with -p:TorchBackend=cuda on a machine with CUDA, or use --device cpu.");
+        return device;
+    }
+
+    /// <summary>The backend this assembly's callers were built with, as far as the loaded files show.</summary>
+    public static string BuildBackend =>
+        File.Exists(Path.Combine(AppContext.BaseDirectory, "libtorch_cuda.so")) || File.Exists(Path.Combine(AppContext.BaseDirectory, "torch_cuda.dll")) ? "cuda" : "cpu";
+
+    /// <summary>Builds the one clear message for a failed load.</summary>
+    internal static string Explain(DeviceType device, Exception error)
+    {
+        string baseDir = AppContext.BaseDirectory;
+        string? lib = RuntimeInformation.IsOSPlatform(OSPlatform.Linux) ? Path.Combine(baseDir, "libLibTorchSharp.so") : null;
+        if (lib is not null && File.Exists(lib))
+        {
+            string? missing = MissingLibstdcxxVersions(lib, out string? libstdcxx);
+            if (missing is not null)
+                return $"TorchSharp's native library {lib} needs {missing} from libstdc++.so.6, which this system's {libstdcxx ?? "libstdc++"} does not define " +
+                       "(Debian 12 and Ubuntu 22.04 ship GCC 12's libstdc++). The DiffII build marks that requirement weak in its output; " +
+                       "this copy was not patched. Rebuild through the DiffII projects (dotnet build), which import build/TorchSharp.Native.targets, " +
+                       "or import that file into your own application project. Do not upgrade the system libstdc++.";
+        }
+        else if (lib is not null)
+        {
+            return $"TorchSharp's native library was not found next to the application ({lib}). Reference the TorchSharp-cpu package " +
+                   "(or TorchSharp-cuda-linux / TorchSharp-cuda-windows) from the application project; in this repository, set UsesTorchNative=true " +
+                   $"(see tests/Directory.Build.props). Requested device: {device}. Original error: {error.Message}";
+        }
+        return $"TorchSharp could not initialise the {device} backend: {error.Message}. For CPU reference TorchSharp-cpu, for CUDA " +
+               "TorchSharp-cuda-linux or TorchSharp-cuda-windows (build with -p:TorchBackend=cuda).";
+    }
+
+    /// <summary>
+    /// The non-weak libstdc++ versions <paramref name="library"/> needs that the system's libstdc++ lacks, or null
+    /// when nothing is missing or the system library cannot be found.
+    /// </summary>
+    internal static string? MissingLibstdcxxVersions(string library, out string? libstdcxx)
+    {
+        libstdcxx = FindSystemLibstdcxx();
+        if (libstdcxx is null) return null;
+        try
+        {
+            var defined = new HashSet<string>(ElfVersionNeeds.ReadDefinitions(File.ReadAllBytes(libstdcxx)));
+            var missing = ElfVersionNeeds.ReadNeeds(File.ReadAllBytes(library))
+                .Where(n => n.Library == "libstdc++.so.6" && !n.IsWeak && !defined.Contains(n.Version))
+                .Select(n => n.Version)
+                .ToList();
+            return missing.Count == 0 ? null : string.Join(", ", missing);
+        }
+        catch (InvalidDataException)
+        {
+            return null;
+        }
+    }
+
+    static string? FindSystemLibstdcxx()
+    {
+        var dirs = (Environment.GetEnvironmentVariable("LD_LIBRARY_PATH") ?? "")
+            .Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Concat(["/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib"]);
+        return dirs.Select(d => Path.Combine(d, "libstdc++.so.6")).FirstOrDefault(File.Exists);
+    }
+}

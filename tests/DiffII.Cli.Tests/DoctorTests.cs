@@ -1,0 +1,25 @@
+using DiffII.Cli;
+
+namespace DiffII.Cli.Tests;
+
+public class DoctorTests
+{
+    [Fact]
+    public async Task Doctor_LoadsTheNativeBackend_AndReportsCpuOk()
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = await CliApp.RunAsync(["doctor"], stdout, stderr, CancellationToken.None);
+        Assert.True(code == 0, stderr.ToString());
+        Assert.Contains("CPU ok (sum of ones(2,2) = 4)", stdout.ToString());
+    }
+
+    [Fact]
+    public async Task UnknownCommand_ExitsNonZero_AndNamesTheCommand()
+    {
+        var stderr = new StringWriter();
+        int code = await CliApp.RunAsync(["frobnicate"], new StringWriter(), stderr, CancellationToken.None);
+        Assert.Equal(2, code);
+        Assert.Contains("'frobnicate'", stderr.ToString());
+    }
+}
