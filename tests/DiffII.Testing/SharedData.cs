@@ -1,6 +1,7 @@
+using Xunit;
 using static TorchSharp.torch;
 
-namespace DiffII.Diffusion.Tests;
+namespace DiffII.Testing;
 
 /// <summary>Finds the read-only ../shared folder (beside the repository in CI; above a git worktree elsewhere).</summary>
 public static class SharedData
