@@ -1,0 +1,166 @@
+using SkiaSharp;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffII.Imaging;
+
+/// <summary>An image that cannot be used; the message names its source and what is wrong with it.</summary>
+public sealed class ImageDecodeException(string source, string reason, Exception? inner = null)
+    : Exception($"{source}: {reason}", inner)
+{
+    public string ImageSource { get; } = source;
+    public string Reason { get; } = reason;
+}
+
+/// <summary>
+/// Turns user images (any format Skia decodes: PNG, JPEG incl. CMYK, WebP, GIF, BMP, ICO; grey, RGBA, 16-bit) into
+/// the RGB tensors Stable Diffusion expects, and tensors back into PNG files. EXIF orientation is applied, alpha is
+/// composited over white, and large JPEGs are decoded at a reduced scale so an 8000×8000 photo never costs 256 MB.
+/// </summary>
+public static class ImageCodec
+{
+    /// <summary>Decodes, orients and flattens an image to opaque RGBA (8 bits per channel).</summary>
+    /// <param name="data">The encoded file.</param>
+    /// <param name="source">Names the image in errors (a path or a row id).</param>
+    /// <param name="minSide">When given, large images may be decoded at a reduced scale whose shorter side is still at least this.</param>
+    public static SKBitmap Decode(ReadOnlySpan<byte> data, string source, int? minSide = null)
+    {
+        if (data.Length == 0) throw new ImageDecodeException(source, "the file is empty (0 bytes).");
+        using var skData = SKData.CreateCopy(data);
+        using var codec = SKCodec.Create(skData)
+            ?? throw new ImageDecodeException(source, "not a recognised image (PNG, JPEG, WebP, GIF, BMP or ICO expected).");
+
+        var full = codec.Info;
+        if (full.Width <= 0 || full.Height <= 0) throw new ImageDecodeException(source, $"the image has no pixels ({full.Width}×{full.Height}).");
+        var size = new SKSizeI(full.Width, full.Height);
+        if (minSide is int wanted && Math.Min(full.Width, full.Height) > 2 * wanted)
+        {
+            float scale = (float)wanted / Math.Min(full.Width, full.Height);
+            var scaled = codec.GetScaledDimensions(scale);
+            if (Math.Min(scaled.Width, scaled.Height) >= wanted) size = scaled;
+        }
+
+        var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var bitmap = new SKBitmap(info);
+        try
+        {
+            var result = codec.GetPixels(info, bitmap.GetPixels());
+            if (result == SKCodecResult.IncompleteInput)
+                throw new ImageDecodeException(source, "the file is truncated (the decoder ran out of data); it would train on a partly grey image.");
+            if (result != SKCodecResult.Success)
+                throw new ImageDecodeException(source, $"the decoder failed ({result}).");
+            FlattenOverWhite(bitmap);
+            var oriented = Orient(bitmap, codec.EncodedOrigin);
+            if (!ReferenceEquals(oriented, bitmap)) bitmap.Dispose();
+            return oriented;
+        }
+        catch
+        {
+            bitmap.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Reads and decodes a file; errors name the path.</summary>
+    public static SKBitmap DecodeFile(string path, int? minSide = null)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new ImageDecodeException(path, $"cannot be read ({e.Message}).", e); }
+        return Decode(bytes, path, minSide);
+    }
+
+    /// <summary>
+    /// The diffusers training transform: resize so the shorter side is <paramref name="resolution"/>, centre-crop a
+    /// square, scale to [−1, 1]. Returns [3, resolution, resolution] float32 on the CPU.
+    /// </summary>
+    public static Tensor ToTensor(SKBitmap bitmap, int resolution)
+    {
+        if (resolution <= 0) throw new ArgumentOutOfRangeException(nameof(resolution), "The resolution must be positive.");
+        double scale = (double)resolution / Math.Min(bitmap.Width, bitmap.Height);
+        int w = Math.Max(resolution, (int)Math.Round(bitmap.Width * scale));
+        int h = Math.Max(resolution, (int)Math.Round(bitmap.Height * scale));
+        using var resized = w == bitmap.Width && h == bitmap.Height
+            ? bitmap.Copy()
+            : bitmap.Resize(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul), SKFilterQuality.High)
+              ?? throw new InvalidOperationException($"Skia could not resize a {bitmap.Width}×{bitmap.Height} image to {w}×{h}.");
+        int left = (w - resolution) / 2, top = (h - resolution) / 2;
+
+        var pixels = resized.Pixels; // unpremultiplied RGBA after FlattenOverWhite: alpha is 255
+        var values = new float[3 * resolution * resolution];
+        int plane = resolution * resolution;
+        for (int y = 0; y < resolution; y++)
+            for (int x = 0; x < resolution; x++)
+            {
+                var c = pixels[(top + y) * w + left + x];
+                int i = y * resolution + x;
+                values[i] = c.Red / 127.5f - 1f;
+                values[plane + i] = c.Green / 127.5f - 1f;
+                values[2 * plane + i] = c.Blue / 127.5f - 1f;
+            }
+        return tensor(values, [3, resolution, resolution]);
+    }
+
+    /// <summary>Encodes [3, H, W] values in [−1, 1] (clamped) as a PNG.</summary>
+    public static byte[] ToPng(Tensor image)
+    {
+        if (image.dim() != 3 || image.shape[0] != 3)
+            throw new ArgumentException($"Expected an image tensor [3, H, W]; got [{string.Join(", ", image.shape)}].", nameof(image));
+        int h = (int)image.shape[1], w = (int)image.shape[2];
+        using var scope = NewDisposeScope();
+        var bytes = ((image.detach().to(ScalarType.Float32, CPU).clamp(-1, 1) + 1) * 127.5f).round().to(ScalarType.Byte)
+            .permute(1, 2, 0).contiguous().data<byte>().ToArray();
+        using var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        var pixels = new SKColor[w * h];
+        for (int i = 0; i < w * h; i++) pixels[i] = new SKColor(bytes[3 * i], bytes[3 * i + 1], bytes[3 * i + 2]);
+        bitmap.Pixels = pixels;
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
+    }
+
+    static void FlattenOverWhite(SKBitmap bitmap)
+    {
+        var pixels = bitmap.Pixels;
+        bool changed = false;
+        for (int i = 0; i < pixels.Length; i++)
+        {
+            var c = pixels[i];
+            if (c.Alpha == 255) continue;
+            float a = c.Alpha / 255f;
+            pixels[i] = new SKColor(Blend(c.Red, a), Blend(c.Green, a), Blend(c.Blue, a), 255);
+            changed = true;
+        }
+        if (changed) bitmap.Pixels = pixels;
+        static byte Blend(byte v, float a) => (byte)Math.Round(v * a + 255 * (1 - a));
+    }
+
+    /// <summary>Applies an EXIF orientation so the pixels are in display order.</summary>
+    internal static SKBitmap Orient(SKBitmap source, SKEncodedOrigin origin)
+    {
+        if (origin == SKEncodedOrigin.TopLeft) return source;
+        int w = source.Width, h = source.Height;
+        bool swap = origin is SKEncodedOrigin.LeftTop or SKEncodedOrigin.RightTop or SKEncodedOrigin.RightBottom or SKEncodedOrigin.LeftBottom;
+        int ow = swap ? h : w, oh = swap ? w : h;
+        var src = source.Pixels;
+        var dst = new SKColor[ow * oh];
+        for (int y = 0; y < oh; y++)
+            for (int x = 0; x < ow; x++)
+            {
+                (int sx, int sy) = origin switch
+                {
+                    SKEncodedOrigin.TopRight => (w - 1 - x, y),          // mirrored horizontally
+                    SKEncodedOrigin.BottomRight => (w - 1 - x, h - 1 - y), // rotated 180°
+                    SKEncodedOrigin.BottomLeft => (x, h - 1 - y),        // mirrored vertically
+                    SKEncodedOrigin.LeftTop => (y, x),                   // transposed
+                    SKEncodedOrigin.RightTop => (y, h - 1 - x),          // needs 90° clockwise
+                    SKEncodedOrigin.RightBottom => (w - 1 - y, h - 1 - x), // transversed
+                    SKEncodedOrigin.LeftBottom => (w - 1 - y, x),        // needs 90° counter-clockwise
+                    _ => (x, y),
+                };
+                dst[y * ow + x] = src[sy * w + sx];
+            }
+        var result = new SKBitmap(new SKImageInfo(ow, oh, SKColorType.Rgba8888, SKAlphaType.Unpremul)) { Pixels = dst };
+        return result;
+    }
+}
