@@ -1,0 +1,39 @@
+namespace DiffII.Storage;
+
+/// <summary>Two runs writing into one work folder at once would interleave images and manifests; this lock refuses the second.</summary>
+public sealed class WorkFolderInUseException(string folder, string holder)
+    : IOException($"The work folder {folder} is in use by another run ({holder}). Wait for it to finish, or use another folder.");
+
+/// <summary>
+/// An exclusive lock on a work folder, held for the lifetime of a run. It is an OS file lock on <c>.lock</c>, so a
+/// crashed or killed run releases it by itself; no stale lock needs cleaning.
+/// </summary>
+public sealed class WorkFolderLock : IDisposable
+{
+    readonly FileStream _stream;
+
+    WorkFolderLock(FileStream stream) { _stream = stream; }
+
+    public static WorkFolderLock Acquire(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        string path = Path.Combine(folder, ".lock");
+        FileStream stream;
+        try
+        {
+            // FileShare.None is an advisory exclusive lock on Unix and a share-mode lock on Windows.
+            stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            string holder = "unknown process";
+            // The locked file itself cannot be opened again, so the holder is described in a file beside it.
+            try { holder = File.ReadAllText(path + ".owner").Trim(); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw new WorkFolderInUseException(folder, holder.Length == 0 ? "unknown process" : holder);
+        }
+        File.WriteAllText(path + ".owner", $"pid {Environment.ProcessId} on {Environment.MachineName}");
+        return new WorkFolderLock(stream);
+    }
+
+    public void Dispose() => _stream.Dispose();
+}
