@@ -46,3 +46,29 @@ public class BpeVocabularyBuilderTests
         finally { Directory.Delete(dir, true); }
     }
 }
+
+public class TinyVocabularyWithClipTokenizerTests
+{
+    [Fact]
+    public void ClipTokenizer_ReadsTheBuiltVocabulary_AndEncodesEachCaptionWordAsOneToken()
+    {
+        string dir = Directory.CreateTempSubdirectory("diffii-bpe-tok-").FullName;
+        try
+        {
+            var (vocab, merges) = BpeVocabularyBuilder.Build(Scene.Vocabulary());
+            BpeVocabularyBuilder.Write(dir, vocab, merges);
+            var tokenizer = DiffII.Diffusion.Text.ClipTokenizer.FromFiles(Path.Combine(dir, "vocab.json"), Path.Combine(dir, "merges.txt"));
+            Assert.Equal(vocab["<|startoftext|>"], tokenizer.BosTokenId);
+            Assert.Equal(vocab["<|endoftext|>"], tokenizer.EosTokenId);
+            var scene = SceneDistribution.Everything.Sample(new Random(4));
+            var ids = tokenizer.Encode(scene.Caption);
+            Assert.Equal(scene.Caption.Split(' ').Length + 2, ids.Count);
+            Assert.Equal(scene.Caption, tokenizer.Decode(ids));
+            // Words outside the vocabulary still encode (byte-level), just into more pieces.
+            Assert.True(tokenizer.Encode("standing on a branch").Count > 6);
+            int placeholder = tokenizer.AddToken("<class_0>");
+            Assert.Equal(vocab.Count, placeholder);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
