@@ -107,6 +107,18 @@ public class SingleFileCheckpointTests
         Assert.DoesNotContain(text.Keys, k => k.StartsWith("text_model.encoder.layers.23.", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void OldClipLayoutWithoutTextModel_MapsToTheSameTextEncoder()
+    {
+        const string wrapper = "cond_stage_model.transformer.text_model.";
+        var original = ShapeOnlySource.FromKeyList("sd15_original_single_file.txt");
+        var renamed = new ShapeOnlySource("old.safetensors", original.Keys.Select(k =>
+            (k.StartsWith(wrapper, StringComparison.Ordinal) ? "cond_stage_model.transformer." + k[wrapper.Length..] : k, original.TryGetShape(k, out var s) ? s : [])).ToList());
+        using var checkpoint = SingleFileCheckpoint.FromSource(renamed);
+        Assert.Equal(StableDiffusionVersion.V1, checkpoint.Version);
+        AssertSameKeysAndShapes(ShapeOnlySource.FromKeyList("sd15_diffusers_text_encoder.txt").ShapeTexts(), Shapes(checkpoint.TextEncoder), "old CLIP layout");
+    }
+
     [Theory]
     [InlineData("sd15", TextEncoderLayout.Clip)]
     [InlineData("sd21", TextEncoderLayout.OpenClip)]
@@ -243,7 +255,8 @@ public class SingleFileCheckpointTests
         try
         {
             var unet = TinyComponent("unet");
-            var vae = TinyComponent("vae");
+            // bf16 VAE weights and fp16 text weights also check that half-precision tensors pass through untouched.
+            var vae = TinyComponent("vae").ToDictionary(kv => kv.Key, kv => kv.Value.to(ScalarType.BFloat16));
             // fp16 text weights also check that F16 tensors pass through untouched.
             var text = TinyComponent("text_encoder").ToDictionary(kv => kv.Key, kv => kv.Value.is_floating_point() ? kv.Value.to(ScalarType.Float16) : kv.Value);
             var sources = (new DictionarySource("unet", unet), new DictionarySource("vae", vae), new DictionarySource("text_encoder", text));
