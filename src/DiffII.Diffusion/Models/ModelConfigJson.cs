@@ -31,7 +31,10 @@ public sealed class OneOrMany<T> where T : struct
         return [.. _values];
     }
 
-    public override string ToString() => IsShared ? $"{_values[0]}" : "[" + string.Join(", ", _values) + "]";
+    /// <summary>The value as JSON would write it (a number, true/false, or a list).</summary>
+    public override string ToString() => IsShared ? Format(_values[0]) : "[" + string.Join(", ", _values.Select(Format)) + "]";
+
+    static string Format(T value) => value is bool b ? (b ? "true" : "false") : Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture) ?? "";
 }
 
 sealed class OneOrManyConverterFactory : JsonConverterFactory
@@ -46,13 +49,21 @@ sealed class OneOrManyConverter<T> : JsonConverter<OneOrMany<T>> where T : struc
 {
     public override OneOrMany<T> Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
     {
-        if (reader.TokenType == JsonTokenType.StartArray)
-        {
-            var values = JsonSerializer.Deserialize<T[]>(ref reader, options) ?? [];
-            if (values.Length == 0) throw new JsonException("expected a value or a non-empty list, got an empty list");
-            return OneOrMany<T>.Each(values);
-        }
-        return OneOrMany<T>.Shared(JsonSerializer.Deserialize<T>(ref reader, options));
+        // Values are read here rather than through a nested JsonSerializer call, so an error keeps the config key in its path.
+        if (reader.TokenType != JsonTokenType.StartArray) return OneOrMany<T>.Shared(ReadOne(ref reader));
+        var values = new List<T>();
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndArray) values.Add(ReadOne(ref reader));
+        if (values.Count == 0) throw new JsonException("expected a value or a non-empty list, got an empty list");
+        return OneOrMany<T>.Each([.. values]);
+    }
+
+    static T ReadOne(ref Utf8JsonReader reader)
+    {
+        object value = typeof(T) == typeof(int) ? reader.GetInt32()
+            : typeof(T) == typeof(bool) ? reader.GetBoolean()
+            : typeof(T) == typeof(double) ? reader.GetDouble()
+            : throw new NotSupportedException($"OneOrMany<{typeof(T).Name}> cannot be read from JSON.");
+        return (T)value;
     }
 
     public override void Write(Utf8JsonWriter writer, OneOrMany<T> value, JsonSerializerOptions options)
