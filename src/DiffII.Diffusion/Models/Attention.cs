@@ -60,7 +60,7 @@ public sealed class Attention : nn.Module
         ResidualConnection = residualConnection;
         RescaleOutputFactor = rescaleOutputFactor;
 
-        if (normNumGroups is int groups) group_norm = nn.GroupNorm(groups, queryDim, eps, affine: true, device: device, dtype: dtype);
+        if (normNumGroups is int groups) group_norm = NormLayers.GroupNorm(groups, queryDim, eps, device, dtype);
         to_q = nn.Linear(queryDim, InnerDim, hasBias: bias, device: device, dtype: dtype);
         to_k = nn.Linear(KeyValueInputDim, InnerDim, hasBias: bias, device: device, dtype: dtype);
         to_v = nn.Linear(KeyValueInputDim, InnerDim, hasBias: bias, device: device, dtype: dtype);

@@ -19,13 +19,13 @@ public sealed class UNetMidBlock2D : nn.Module<Tensor, Tensor>
     public UNetMidBlock2D(int channels, int groups, double eps, bool addAttention, Device? device = null, ScalarType? dtype = null)
         : base(nameof(UNetMidBlock2D))
     {
+        // Built in diffusers' order (resnet, attention, resnet) so seeded default init draws the same numbers.
+        var first = new ResnetBlock2D(channels, channels, null, groups, eps, device: device, dtype: dtype);
         // attention_head_dim = channels, so one head; diffusers upcasts its softmax, so it runs in float32 here.
         if (addAttention)
             attentions = nn.ModuleList(new Attention(channels, null, heads: 1, headDim: channels, bias: true, upcastAttention: true,
                                                      normNumGroups: groups, eps: eps, residualConnection: true, device: device, dtype: dtype));
-        resnets = nn.ModuleList(
-            new ResnetBlock2D(channels, channels, null, groups, eps, device: device, dtype: dtype),
-            new ResnetBlock2D(channels, channels, null, groups, eps, device: device, dtype: dtype));
+        resnets = nn.ModuleList(first, new ResnetBlock2D(channels, channels, null, groups, eps, device: device, dtype: dtype));
         RegisterComponents();
     }
 
@@ -116,7 +116,7 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
         }
         down_blocks = nn.ModuleList(blocks.ToArray());
         mid_block = new UNetMidBlock2D(channels[^1], groups, Eps, config.MidBlockAddAttention, device, dtype);
-        conv_norm_out = nn.GroupNorm(groups, channels[^1], Eps, affine: true, device: device, dtype: dtype);
+        conv_norm_out = NormLayers.GroupNorm(groups, channels[^1], Eps, device, dtype);
         conv_out = nn.Conv2d(channels[^1], 2 * config.LatentChannels, 3, stride: 1, padding: 1, device: device, dtype: dtype);
         RegisterComponents();
     }
@@ -157,7 +157,7 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
             blocks.Add(new UpDecoderBlock2D(config.LayersPerBlock + 1, prevOutputChannel, outputChannel, i != reversed.Length - 1, groups, Eps, device, dtype));
         }
         up_blocks = nn.ModuleList(blocks.ToArray());
-        conv_norm_out = nn.GroupNorm(groups, reversed[^1], Eps, affine: true, device: device, dtype: dtype);
+        conv_norm_out = NormLayers.GroupNorm(groups, reversed[^1], Eps, device, dtype);
         conv_out = nn.Conv2d(reversed[^1], config.OutChannels, 3, stride: 1, padding: 1, device: device, dtype: dtype);
         RegisterComponents();
     }

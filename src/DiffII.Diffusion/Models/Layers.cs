@@ -29,10 +29,10 @@ public sealed class ResnetBlock2D : nn.Module
         : base(nameof(ResnetBlock2D))
     {
         _outputScaleFactor = outputScaleFactor;
-        norm1 = nn.GroupNorm(groups, inChannels, eps, affine: true, device: device, dtype: dtype);
+        norm1 = NormLayers.GroupNorm(groups, inChannels, eps, device, dtype);
         conv1 = nn.Conv2d(inChannels, outChannels, 3, stride: 1, padding: 1, device: device, dtype: dtype);
         if (tembChannels is int temb) time_emb_proj = nn.Linear(temb, outChannels, device: device, dtype: dtype);
-        norm2 = nn.GroupNorm(groups, outChannels, eps, affine: true, device: device, dtype: dtype);
+        norm2 = NormLayers.GroupNorm(groups, outChannels, eps, device, dtype);
         this.dropout = nn.Dropout(dropout);
         conv2 = nn.Conv2d(outChannels, outChannels, 3, stride: 1, padding: 1, device: device, dtype: dtype);
         if (inChannels != outChannels) conv_shortcut = nn.Conv2d(inChannels, outChannels, 1, stride: 1, device: device, dtype: dtype);
@@ -249,7 +249,7 @@ public sealed class Transformer2DModel : nn.Module
     {
         _useLinearProjection = useLinearProjection;
         int inner = heads * headDim;
-        norm = nn.GroupNorm(normNumGroups, inChannels, 1e-6, affine: true, device: device, dtype: dtype);
+        norm = NormLayers.GroupNorm(normNumGroups, inChannels, 1e-6, device, dtype);
         proj_in = useLinearProjection
             ? nn.Linear(inChannels, inner, device: device, dtype: dtype)
             : nn.Conv2d(inChannels, inner, 1, stride: 1, device: device, dtype: dtype);
@@ -279,5 +279,24 @@ public sealed class Transformer2DModel : nn.Module
         else
             h = proj_out.forward(h.reshape(batch, height, width, -1).permute(0, 3, 1, 2).contiguous());
         return (h + hiddenStates).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>Normalisation layers initialised the way PyTorch initialises them.</summary>
+static class NormLayers
+{
+    /// <summary>
+    /// An affine GroupNorm with weight 1 and bias 0. TorchSharp 0.107's nn.GroupNorm leaves both uninitialised
+    /// (torch.empty), which would give garbage or NaN in any model not fully loaded from a checkpoint.
+    /// </summary>
+    public static GroupNorm GroupNorm(int numGroups, int numChannels, double eps, Device? device, ScalarType? dtype)
+    {
+        var norm = nn.GroupNorm(numGroups, numChannels, eps, affine: true, device: device, dtype: dtype);
+        using (no_grad())
+        {
+            nn.init.ones_(norm.weight);
+            nn.init.zeros_(norm.bias!);
+        }
+        return norm;
     }
 }

@@ -124,9 +124,13 @@ public sealed record UNet2DConditionConfig
         LayersPerBlockList();
         CrossAttentionDimPerBlock();
         TransformerLayersPerBlockList();
+        // diffusers gives each transformer channels // heads per head (the width need not divide evenly); zero would be degenerate.
         for (int i = 0; i < heads.Length; i++)
-            if (heads[i] <= 0 || BlockOutChannels[i] % heads[i] != 0)
-                throw new ArgumentException($"{model} config: block_out_channels[{i}] = {BlockOutChannels[i]} is not a multiple of the {heads[i]} attention heads " +
-                                            $"({(NumAttentionHeads is null ? "attention_head_dim" : "num_attention_heads")}).");
+        {
+            bool hasAttention = DownBlockTypes[i] == "CrossAttnDownBlock2D" || UpBlockTypes[heads.Length - 1 - i] == "CrossAttnUpBlock2D" || i == heads.Length - 1;
+            if (hasAttention && (heads[i] <= 0 || BlockOutChannels[i] / heads[i] == 0))
+                throw new ArgumentException($"{model} config: block {i} has {BlockOutChannels[i]} channels but {heads[i]} attention heads " +
+                                            $"({(NumAttentionHeads is null ? "attention_head_dim" : "num_attention_heads")}), leaving no channels per head.");
+        }
     }
 }

@@ -36,12 +36,18 @@ public sealed class CrossAttnDownBlock2D : UNetDownBlock
         : base(name)
     {
         int groups = config.NormNumGroups!.Value;
-        resnets = nn.ModuleList(Enumerable.Range(0, numLayers).Select(i =>
-            new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, tembChannels, groups, config.NormEps, config.Dropout, 1.0, device, dtype)).ToArray());
-        if (withAttention)
-            attentions = nn.ModuleList(Enumerable.Range(0, numLayers).Select(_ =>
-                new Transformer2DModel(heads, outChannels / heads, outChannels, transformerLayers, crossAttentionDim, groups,
-                                       config.UseLinearProjection, config.UpcastAttention, config.Dropout, device, dtype)).ToArray());
+        // Built in diffusers' order (resnet, attention, resnet, ...) so seeded default init draws the same numbers.
+        var resnetList = new List<ResnetBlock2D>();
+        var attentionList = new List<Transformer2DModel>();
+        for (int i = 0; i < numLayers; i++)
+        {
+            resnetList.Add(new ResnetBlock2D(i == 0 ? inChannels : outChannels, outChannels, tembChannels, groups, config.NormEps, config.Dropout, 1.0, device, dtype));
+            if (withAttention)
+                attentionList.Add(new Transformer2DModel(heads, outChannels / heads, outChannels, transformerLayers, crossAttentionDim, groups,
+                                                         config.UseLinearProjection, config.UpcastAttention, config.Dropout, device, dtype));
+        }
+        resnets = nn.ModuleList(resnetList.ToArray());
+        if (withAttention) attentions = nn.ModuleList(attentionList.ToArray());
         if (addDownsample)
             downsamplers = nn.ModuleList(new Downsample2D(outChannels, outChannels, config.DownsamplePadding, device, dtype));
         RegisterComponents();
@@ -78,16 +84,19 @@ public sealed class CrossAttnUpBlock2D : UNetUpBlock
         : base(name)
     {
         int groups = config.NormNumGroups!.Value;
-        resnets = nn.ModuleList(Enumerable.Range(0, numLayers).Select(i =>
+        var resnetList = new List<ResnetBlock2D>();
+        var attentionList = new List<Transformer2DModel>();
+        for (int i = 0; i < numLayers; i++)
         {
             int skipChannels = i == numLayers - 1 ? inChannels : outChannels;
             int resnetIn = i == 0 ? prevOutputChannels : outChannels;
-            return new ResnetBlock2D(resnetIn + skipChannels, outChannels, tembChannels, groups, config.NormEps, config.Dropout, 1.0, device, dtype);
-        }).ToArray());
-        if (withAttention)
-            attentions = nn.ModuleList(Enumerable.Range(0, numLayers).Select(_ =>
-                new Transformer2DModel(heads, outChannels / heads, outChannels, transformerLayers, crossAttentionDim, groups,
-                                       config.UseLinearProjection, config.UpcastAttention, config.Dropout, device, dtype)).ToArray());
+            resnetList.Add(new ResnetBlock2D(resnetIn + skipChannels, outChannels, tembChannels, groups, config.NormEps, config.Dropout, 1.0, device, dtype));
+            if (withAttention)
+                attentionList.Add(new Transformer2DModel(heads, outChannels / heads, outChannels, transformerLayers, crossAttentionDim, groups,
+                                                         config.UseLinearProjection, config.UpcastAttention, config.Dropout, device, dtype));
+        }
+        resnets = nn.ModuleList(resnetList.ToArray());
+        if (withAttention) attentions = nn.ModuleList(attentionList.ToArray());
         if (addUpsample) upsamplers = nn.ModuleList(new Upsample2D(outChannels, outChannels, device, dtype));
         RegisterComponents();
     }
@@ -125,11 +134,18 @@ public sealed class UNetMidBlock2DCrossAttn : nn.Module
         : base(nameof(UNetMidBlock2DCrossAttn))
     {
         int groups = config.NormNumGroups!.Value;
-        attentions = nn.ModuleList(Enumerable.Range(0, numLayers).Select(_ =>
-            new Transformer2DModel(heads, channels / heads, channels, transformerLayers, crossAttentionDim, groups,
-                                   config.UseLinearProjection, config.UpcastAttention, config.Dropout, device, dtype)).ToArray());
-        resnets = nn.ModuleList(Enumerable.Range(0, numLayers + 1).Select(_ =>
-            new ResnetBlock2D(channels, channels, tembChannels, groups, config.NormEps, config.Dropout, config.MidBlockScaleFactor, device, dtype)).ToArray());
+        ResnetBlock2D Resnet() =>
+            new(channels, channels, tembChannels, groups, config.NormEps, config.Dropout, config.MidBlockScaleFactor, device, dtype);
+        var resnetList = new List<ResnetBlock2D> { Resnet() };
+        var attentionList = new List<Transformer2DModel>();
+        for (int i = 0; i < numLayers; i++)
+        {
+            attentionList.Add(new Transformer2DModel(heads, channels / heads, channels, transformerLayers, crossAttentionDim, groups,
+                                                     config.UseLinearProjection, config.UpcastAttention, config.Dropout, device, dtype));
+            resnetList.Add(Resnet());
+        }
+        attentions = nn.ModuleList(attentionList.ToArray());
+        resnets = nn.ModuleList(resnetList.ToArray());
         RegisterComponents();
     }
 
@@ -221,7 +237,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         up_blocks = nn.ModuleList(ups.ToArray());
         OverallUpFactor = 1 << upsamplers;
 
-        conv_norm_out = nn.GroupNorm(groups, channels[0], config.NormEps, affine: true, device: device, dtype: dtype);
+        conv_norm_out = NormLayers.GroupNorm(groups, channels[0], config.NormEps, device, dtype);
         conv_out = nn.Conv2d(channels[0], config.OutChannels, config.ConvOutKernel, stride: 1, padding: (config.ConvOutKernel - 1) / 2, device: device, dtype: dtype);
         RegisterComponents();
     }
