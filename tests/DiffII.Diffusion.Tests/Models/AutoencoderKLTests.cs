@@ -106,6 +106,40 @@ public class AutoencoderKLTests
     }
 
     [Fact]
+    public void EncodeDecode_InBFloat16_RunAndStayCloseToFloat32()
+    {
+        using var vae = TinyA();
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var image = ModelTestData.Golden("vae.image");
+        var latent = ModelTestData.Golden("vae.latent");
+        using var reference = vae.Encode(image);
+        var referenceDecoded = vae.Decode(latent);
+        vae.to(CPU, ScalarType.BFloat16);
+        using var posterior = vae.Encode(image.to(ScalarType.BFloat16));
+        var decoded = vae.Decode(latent.to(ScalarType.BFloat16));
+        Assert.Equal(ScalarType.BFloat16, posterior.Mean.dtype);
+        Assert.Equal(ScalarType.BFloat16, decoded.dtype);
+        double meanError = (posterior.Mean.to(ScalarType.Float32) - reference.Mean).abs().max().item<float>();
+        double decodedError = (decoded.to(ScalarType.Float32) - referenceDecoded).abs().max().item<float>();
+        Console.WriteLine($"bf16 vs fp32 VAE: mean {meanError:G3}, decoded {decodedError:G3}");
+        Assert.True(meanError < 0.05 * reference.Mean.abs().max().item<float>(), $"bf16 posterior mean off by {meanError}");
+        Assert.True(decodedError < 0.05 * referenceDecoded.abs().max().item<float>(), $"bf16 decoded image off by {decodedError}");
+    }
+
+    [Fact]
+    public void EncodeDecode_InADisposeScope_LeaveNoLiveTensors()
+    {
+        using var vae = TinyA();
+        using var image = ModelTestData.Golden("vae.image");
+        using var _ = no_grad();
+        using (NewDisposeScope()) { using var d = vae.Encode(image); vae.Decode(d.Sample(new Generator(1))); }
+        long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        using (NewDisposeScope()) { var d = vae.Encode(image); vae.Decode(d.Sample(new Generator(1))); }
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+    }
+
+    [Fact]
     public void Config_UnsupportedBlockType_NamesKeyAndValue()
     {
         var config = AutoencoderKLConfig.FromJson("""{"down_block_types": ["AttnDownEncoderBlock2D"], "up_block_types": ["UpDecoderBlock2D"]}""");
