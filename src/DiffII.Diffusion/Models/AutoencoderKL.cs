@@ -208,7 +208,7 @@ public sealed class DiagonalGaussianDistribution : IDisposable
         using var scope = NewDisposeScope();
         var noiseDevice = generator?.device ?? Mean.device;
         var noise = randn(Mean.shape, dtype: Mean.dtype, device: noiseDevice, generator: generator);
-        if (noise.device != Mean.device) noise = noise.to(Mean.device);
+        if (noise.device_type != Mean.device_type || noise.device_index != Mean.device_index) noise = noise.to(Mean.device);
         return (Mean + Std * noise).MoveToOuterDisposeScope();
     }
 
