@@ -1,0 +1,56 @@
+using DiffII.Diffusion.Models;
+
+namespace DiffII.TinyWorld.Pretraining;
+
+/// <summary>
+/// The embedded tiny generator's architecture: Stable Diffusion's components at a size two CPU cores can train and
+/// run. 32×32 RGB images, a VAE with 4× downsampling (8×8×4 latents), a U-Net of about 6 M parameters with
+/// cross-attention at 8×8 and 4×4, and a 3-layer CLIP text encoder over a few hundred BPE tokens.
+/// </summary>
+public static class TinyModelConfigs
+{
+    public const int ImageSize = 32;
+    public const int TextHidden = 64;
+
+    public static AutoencoderKLConfig Vae(double scalingFactor = 1.0) => AutoencoderKLConfig.FromJson($$"""
+        {
+          "_class_name": "AutoencoderKL",
+          "in_channels": 3, "out_channels": 3, "latent_channels": 4,
+          "block_out_channels": [32, 64, 64], "layers_per_block": 1,
+          "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
+          "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
+          "act_fn": "silu", "norm_num_groups": 16, "sample_size": {{ImageSize}},
+          "scaling_factor": {{scalingFactor.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}}
+        }
+        """, "tiny vae config");
+
+    public static UNet2DConditionConfig UNet() => UNet2DConditionConfig.FromJson($$"""
+        {
+          "_class_name": "UNet2DConditionModel",
+          "sample_size": 8, "in_channels": 4, "out_channels": 4,
+          "block_out_channels": [64, 128, 128], "layers_per_block": 1,
+          "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+          "mid_block_type": "UNetMidBlock2DCrossAttn",
+          "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+          "attention_head_dim": 4, "cross_attention_dim": {{TextHidden}}, "norm_num_groups": 16,
+          "act_fn": "silu", "flip_sin_to_cos": true, "freq_shift": 0
+        }
+        """, "tiny unet config");
+
+    /// <summary>The DDIM scheduler config: Stable Diffusion's (scaled_linear 0.00085–0.012, 1000 steps, leading spacing, offset 1).</summary>
+    public const string SchedulerJson = """
+        {
+          "_class_name": "DDIMScheduler",
+          "beta_end": 0.012,
+          "beta_schedule": "scaled_linear",
+          "beta_start": 0.00085,
+          "clip_sample": false,
+          "num_train_timesteps": 1000,
+          "prediction_type": "epsilon",
+          "set_alpha_to_one": false,
+          "steps_offset": 1,
+          "timestep_spacing": "leading",
+          "trained_betas": null
+        }
+        """;
+}

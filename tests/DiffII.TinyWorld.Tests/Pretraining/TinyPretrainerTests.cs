@@ -1,0 +1,70 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using DiffII.TinyWorld.Pretraining;
+using static TorchSharp.torch;
+
+namespace DiffII.TinyWorld.Tests.Pretraining;
+
+public sealed class TinyPretrainerTests : IDisposable
+{
+    readonly string _root = Directory.CreateTempSubdirectory("diffii-pretrain-").FullName;
+    public void Dispose() => Directory.Delete(_root, true);
+
+    /// <summary>A stand-in Fashion-MNIST: 20 random blobs in 10 classes, in the IDX format.</summary>
+    string FakeFashionMnist()
+    {
+        string dir = Path.Combine(_root, "fmnist");
+        Directory.CreateDirectory(dir);
+        var random = new Random(1);
+        var pixels = new byte[20 * 784];
+        for (int i = 0; i < 20; i++)
+        {
+            int x0 = random.Next(4, 12), y0 = random.Next(4, 12), w = random.Next(8, 14), h = random.Next(8, 14);
+            for (int y = y0; y < y0 + h; y++) for (int x = x0; x < x0 + w; x++) pixels[i * 784 + y * 28 + x] = (byte)random.Next(120, 256);
+        }
+        Write(Path.Combine(dir, "train-images-idx3-ubyte.gz"), 0x803, [20, 28, 28], pixels);
+        Write(Path.Combine(dir, "train-labels-idx1-ubyte.gz"), 0x801, [20], Enumerable.Range(0, 20).Select(i => (byte)(i % 10)).ToArray());
+        return dir;
+    }
+
+    static void Write(string path, int magic, int[] dims, byte[] data)
+    {
+        using var gz = new GZipStream(File.Create(path), CompressionLevel.Fastest);
+        Span<byte> word = stackalloc byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(word, magic); gz.Write(word);
+        foreach (var d in dims) { BinaryPrimitives.WriteInt32BigEndian(word, d); gz.Write(word); }
+        gz.Write(data);
+    }
+
+    PretrainOptions Options(string work, string data, int steps) => new()
+    {
+        WorkFolder = Path.Combine(_root, work), FashionMnistFolder = data, BatchSize = 4, VaeSteps = steps, CheckpointEvery = 2, Seed = 5,
+    };
+
+    [Fact]
+    public void VaeStage_InterruptedAndResumed_EndsWithTheSameWeightsAsAnUninterruptedRun()
+    {
+        string data = FakeFashionMnist();
+        var straight = new TinyPretrainer(Options("a", data, 6)).TrainVae();
+
+        using var cts = new CancellationTokenSource();
+        var progress = new SyncProgress(p => { if (p.Step == 3) cts.Cancel(); });
+        Assert.ThrowsAny<OperationCanceledException>(() => new TinyPretrainer(Options("b", data, 6)).TrainVae(progress, cts.Token));
+        Assert.True(File.Exists(Path.Combine(_root, "b", "vae.state.json")));
+        var resumed = new TinyPretrainer(Options("b", data, 6)).TrainVae();
+
+        Assert.Equal(straight.ScalingFactor, resumed.ScalingFactor, 6);
+        Assert.True(straight.ScalingFactor > 0);
+        foreach (var (key, value) in straight.state_dict())
+            Assert.True(value.allclose(resumed.state_dict()[key], rtol: 1e-5, atol: 1e-6), key);
+
+        // A finished stage is not redone.
+        var again = new TinyPretrainer(Options("b", data, 6)).TrainVae(new SyncProgress(_ => Assert.Fail("no step should run")));
+        Assert.Equal(resumed.ScalingFactor, again.ScalingFactor);
+    }
+
+    sealed class SyncProgress(Action<PretrainProgress> report) : IProgress<PretrainProgress>
+    {
+        public void Report(PretrainProgress value) => report(value);
+    }
+}
