@@ -29,6 +29,15 @@ public sealed record ClipTextConfig
 
     public int HeadDim => HiddenSize / NumAttentionHeads;
 
+    /// <summary>The config as transformers writes it (plus the keys diffusers looks for).</summary>
+    public string ToJson()
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(this))!.AsObject();
+        node["architectures"] = new System.Text.Json.Nodes.JsonArray("CLIPTextModel");
+        node["model_type"] = "clip_text_model";
+        return node.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
     /// <summary>Reads and validates a config.json; errors name the file and the field.</summary>
     public static ClipTextConfig FromFile(string path)
     {

@@ -32,6 +32,29 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         ModuleScopes.DetachFromDisposeScopes(this);
     }
 
+    /// <summary>Builds the model (random weights) from a <c>config.json</c>.</summary>
+    public static ClipTextModel FromConfigFile(string configPath, Device? device = null, ScalarType dtype = ScalarType.Float32) =>
+        new(ClipTextConfig.FromFile(configPath), device, dtype);
+
+    /// <summary>The config with vocab_size equal to the current table (it grows when tokens are added).</summary>
+    public ClipTextConfig CurrentConfig => Config with { VocabSize = (int)VocabSize };
+
+    /// <summary>
+    /// Textual inversion: from now on the embeddings of <paramref name="tokenIds"/> come from <paramref name="rows"/>
+    /// ([n, hidden], a trainable parameter) instead of the table, so an optimiser over <paramref name="rows"/> learns
+    /// those tokens and nothing else — no other row moves, not even through weight decay.
+    /// </summary>
+    public void TrainTokenRows(IReadOnlyList<int> tokenIds, Parameter rows)
+    {
+        foreach (var id in tokenIds) CheckTokenId(id, nameof(tokenIds));
+        if (rows.dim() != 2 || rows.shape[0] != tokenIds.Count || rows.shape[1] != Config.HiddenSize)
+            throw new ArgumentException($"Rows must have shape [{tokenIds.Count}, {Config.HiddenSize}], got [{string.Join(", ", rows.shape)}].", nameof(rows));
+        text_model.embeddings.SetTrainableRows(tokenIds, rows);
+    }
+
+    /// <summary>Ends <see cref="TrainTokenRows"/>: the table is used for every token again (copy the rows in with <see cref="SetTokenEmbeddings"/>).</summary>
+    public void StopTrainingTokenRows() => text_model.embeddings.SetTrainableRows(null, null);
+
     /// <summary>Builds the model from <c>config.json</c> and loads <c>model.safetensors</c> from a diffusers <c>text_encoder</c> folder.</summary>
     public static ClipTextModel FromPretrained(string folder, Device? device = null, ScalarType dtype = ScalarType.Float32)
     {
@@ -198,7 +221,30 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var ids = inputIds.to(ScalarType.Int64, token_embedding.weight!.device);
         var positions = position_ids.narrow(1, 0, length);
-        return (token_embedding.forward(ids) + position_embedding.forward(positions)).MoveToOuterDisposeScope();
+        var tokens = token_embedding.forward(ids);
+        if (_trainableRows is not null)
+        {
+            // Tokens being learned take their vectors from the trainable rows; all others from the frozen table.
+            var slot = _rowOfToken!.index_select(0, ids.flatten()).reshape(ids.shape);
+            var learned = _trainableRows.index_select(0, slot.clamp_min(0).flatten()).reshape(tokens.shape).to(tokens.dtype);
+            tokens = where(slot.ge(0).unsqueeze(-1), learned, tokens);
+        }
+        return (tokens + position_embedding.forward(positions)).MoveToOuterDisposeScope();
+    }
+
+    Parameter? _trainableRows;
+    Tensor? _rowOfToken;
+
+    internal void SetTrainableRows(IReadOnlyList<int>? tokenIds, Parameter? rows)
+    {
+        _rowOfToken?.Dispose();
+        _rowOfToken = null;
+        _trainableRows = rows;
+        if (tokenIds is null || rows is null) return;
+        var weight = token_embedding.weight!;
+        var map = full(weight.shape[0], -1L, ScalarType.Int64, weight.device);
+        for (int i = 0; i < tokenIds.Count; i++) map[tokenIds[i]] = i;
+        _rowOfToken = map.DetachFromDisposeScope();
     }
 
     internal void ResetPositionIds()

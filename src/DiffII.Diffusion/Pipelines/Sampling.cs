@@ -7,8 +7,8 @@ namespace DiffII.Diffusion.Pipelines;
 /// <summary>The text conditioning of one denoising step, with a label saying which prompt it is (for observers and logs).</summary>
 public sealed record StepConditioning(Tensor TextStates, string Label);
 
-/// <summary>What a sampler reports after each step.</summary>
-public sealed record SamplerStep(int Index, int Total, long Timestep, string Conditioning);
+/// <summary>What a sampler reports after each step; <paramref name="Latents"/> is the sample after the step, valid during the callback only.</summary>
+public sealed record SamplerStep(int Index, int Total, long Timestep, string Conditioning, Tensor Latents);
 
 /// <summary>
 /// The denoising loops, as small flat functions over a <see cref="StableDiffusion"/>: DDIM sampling with
@@ -35,7 +35,7 @@ public static class Sampling
         if (guided && unconditional is null) throw new ArgumentException("Classifier-free guidance needs the unconditional text states.", nameof(unconditional));
 
         using var _ = no_grad();
-        var x = latents.to(sd.DType, sd.Device).clone();
+        var x = Working(latents, sd);
         long batch = x.shape[0];
         for (int i = startIndex; i < numSteps; i++)
         {
@@ -60,7 +60,7 @@ public static class Sampling
             }
             x.Dispose();
             x = next;
-            onStep?.Invoke(new SamplerStep(i, numSteps, t, label));
+            onStep?.Invoke(new SamplerStep(i, numSteps, t, label, x));
         }
         return x;
     }
@@ -78,7 +78,7 @@ public static class Sampling
         if (guided && unconditional is null) throw new ArgumentException("Guided inversion needs the unconditional text states.", nameof(unconditional));
 
         using var _ = no_grad();
-        var x = latents.to(sd.DType, sd.Device).clone();
+        var x = Working(latents, sd);
         long batch = x.shape[0];
         for (int i = 0; i < numSteps; i++)
         {
@@ -99,7 +99,7 @@ public static class Sampling
             }
             x.Dispose();
             x = next;
-            onStep?.Invoke(new SamplerStep(i, numSteps, t, "inversion"));
+            onStep?.Invoke(new SamplerStep(i, numSteps, t, "inversion", x));
         }
         return x;
     }
@@ -115,7 +115,7 @@ public static class Sampling
         if (strength is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(strength), $"The SDEdit strength must be in [0, 1]; got {strength}.");
         int initSteps = Math.Min((int)(numSteps * strength), numSteps);
         int startIndex = numSteps - initSteps;
-        if (initSteps == 0) return latents.to(sd.DType, sd.Device).clone();
+        if (initSteps == 0) return Working(latents, sd);
 
         var scheduler = new DDIMScheduler(sd.SchedulerConfig);
         scheduler.SetTimesteps(numSteps);
@@ -129,6 +129,13 @@ public static class Sampling
 
     /// <summary>Constant conditioning for every step.</summary>
     public static Func<int, StepConditioning> Constant(Tensor textStates, string label = "prompt") => _ => new StepConditioning(textStates, label);
+
+    /// <summary>A private copy of the caller's latents in the model's dtype and device (the loop disposes its own tensors, never the caller's).</summary>
+    static Tensor Working(Tensor latents, StableDiffusion sd)
+    {
+        using var scope = NewDisposeScope();
+        return scope.MoveToOuter(latents.to(sd.DType, sd.Device).clone());
+    }
 
     static Tensor Batched(Tensor states, long batch, string what)
     {

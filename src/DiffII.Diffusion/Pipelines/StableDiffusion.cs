@@ -23,6 +23,11 @@ public sealed record StableDiffusionLoadOptions
     public string? TokenizerFolder { get; init; }
     /// <summary>For single-file SD 2.x checkpoints: epsilon (512-px base models) or v_prediction (768-px models, the default).</summary>
     public string? PredictionType { get; init; }
+    /// <summary>
+    /// For single-file checkpoints whose architecture is not stock SD 1.5 / 2.1: a diffusers folder whose component
+    /// configs (and tokenizer, unless <see cref="TokenizerFolder"/> is given) describe the checkpoint.
+    /// </summary>
+    public string? ConfigsFrom { get; init; }
 }
 
 /// <summary>
@@ -88,14 +93,19 @@ public sealed class StableDiffusion : IDisposable
 
     static StableDiffusion LoadSingleFile(string path, StableDiffusionLoadOptions options, Device device)
     {
-        if (options.TokenizerFolder is null)
+        var configFolder = options.ConfigsFrom is null ? null : DiffusersFolder.Describe(options.ConfigsFrom);
+        string? tokenizerFolder = options.TokenizerFolder ?? configFolder?.Tokenizer?.Directory;
+        if (tokenizerFolder is null)
             throw new ArgumentException(
                 $"{path} is a single-file checkpoint, which holds no tokenizer. Pass a tokenizer folder (vocab.json + merges.txt), " +
                 "e.g. the tokenizer/ folder of any diffusers Stable Diffusion of the same family (CLIP for SD 1.x, OpenCLIP for SD 2.x).");
         using var checkpoint = SingleFileCheckpoint.Open(path);
-        var configs = checkpoint.Version == StableDiffusionVersion.V1 ? StableDiffusionConfigs.V15 : StableDiffusionConfigs.V21;
+        var configs = configFolder is not null
+            ? new StableDiffusionConfigs(UNet2DConditionConfig.FromFile(configFolder.Unet!.ConfigPath), AutoencoderKLConfig.FromFile(configFolder.Vae!.ConfigPath),
+                ClipTextConfig.FromFile(configFolder.TextEncoder!.ConfigPath), DDIMSchedulerConfig.FromFile(configFolder.Scheduler!.ConfigPath))
+            : checkpoint.Version == StableDiffusionVersion.V1 ? StableDiffusionConfigs.V15 : StableDiffusionConfigs.V21;
         var scheduler = configs.Scheduler with { PredictionType = options.PredictionType ?? configs.Scheduler.PredictionType };
-        var tokenizer = ClipTokenizer.FromFolder(options.TokenizerFolder);
+        var tokenizer = ClipTokenizer.FromFolder(tokenizerFolder);
         var textEncoder = new ClipTextModel(configs.TextEncoder);
         textEncoder.LoadWeights(checkpoint.TextEncoder);
         var unet = new UNet2DConditionModel(configs.UNet);
@@ -110,8 +120,8 @@ public sealed class StableDiffusion : IDisposable
     {
         if (unet.Config.CrossAttentionDimPerBlock().Any(d => d != textEncoder.Config.HiddenSize))
             throw new CheckpointMismatchException($"{source}: the U-Net attends to {unet.Config.CrossAttentionDimPerBlock()[0]}-wide text states but the text encoder produces {textEncoder.Config.HiddenSize}.");
-        if (tokenizer.VocabSize > textEncoder.Config.VocabSize)
-            throw new CheckpointMismatchException($"{source}: the tokenizer has {tokenizer.VocabSize} tokens but the text encoder only {textEncoder.Config.VocabSize} embeddings.");
+        if (tokenizer.VocabSize > textEncoder.VocabSize)
+            throw new CheckpointMismatchException($"{source}: the tokenizer has {tokenizer.VocabSize} tokens but the text encoder only {textEncoder.VocabSize} embeddings.");
         foreach (var m in new nn.Module[] { textEncoder, unet, vae })
         {
             m.to(device, dtype);
@@ -183,7 +193,7 @@ public sealed class StableDiffusion : IDisposable
         File.WriteAllText(Path.Combine(folder, "model_index.json"), modelIndex.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         WriteComponent(folder, "unet", Unet.Config.ToJson(), "diffusion_pytorch_model.safetensors", Unet, saveType);
         WriteComponent(folder, "vae", Vae.Config.ToJson(), "diffusion_pytorch_model.safetensors", Vae, saveType);
-        WriteComponent(folder, "text_encoder", TextEncoder.Config.ToJson(), "model.safetensors", TextEncoder, saveType);
+        WriteComponent(folder, "text_encoder", TextEncoder.CurrentConfig.ToJson(), "model.safetensors", TextEncoder, saveType);
         Directory.CreateDirectory(Path.Combine(folder, "scheduler"));
         var scheduler = JsonNode.Parse(SchedulerConfig.ToJson())!.AsObject();
         scheduler["_class_name"] = "DDIMScheduler";

@@ -164,7 +164,7 @@ public sealed class InversionPool
         long h = image.shape[1], w = image.shape[2];
         long ch = (long)Math.Round(h * zoom), cw = (long)Math.Round(w * zoom);
         long top = (h - ch) / 2, left = (w - cw) / 2;
-        var crop = image[.., top..(top + ch), left..(left + cw)].unsqueeze(0);
+        var crop = image.narrow(1, top, ch).narrow(2, left, cw).unsqueeze(0);
         return nn.functional.interpolate(crop, [h, w], mode: InterpolationMode.Bilinear, align_corners: false).squeeze(0);
     }
 }
