@@ -1,6 +1,12 @@
 using System.Diagnostics;
+using DiffII.Diffusion;
+using DiffII.Diffusion.IO;
 using DiffII.Diffusion.Models;
+using DiffII.Diffusion.Pipelines;
+using DiffII.Diffusion.Schedulers;
+using DiffII.Diffusion.Text;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace DiffII.TinyWorld.Pretraining;
@@ -18,6 +24,12 @@ public sealed record PretrainOptions
     public double VaeKlWeight { get; init; } = 1e-6;
     public int UNetSteps { get; init; } = 12000;
     public double UNetLearningRate { get; init; } = 3e-4;
+    /// <summary>Fraction of captions dropped to "" so classifier-free guidance has an unconditional model to lean on.</summary>
+    public double CaptionDropout { get; init; } = 0.1;
+    /// <summary>Fraction of captions that mention only some attributes (see <see cref="Scene.PartialCaption"/>).</summary>
+    public double PartialCaptions { get; init; } = 0.45;
+    /// <summary>Decay of the exponential moving average of the U-Net weights that is exported.</summary>
+    public double EmaDecay { get; init; } = 0.999;
     public int CheckpointEvery { get; init; } = 250;
     public string? FashionMnistFolder { get; init; }
     public Device? Device { get; init; }
@@ -102,6 +114,121 @@ public sealed class TinyPretrainer(PretrainOptions options)
         }
         double std = cat(means).std().item<float>();
         return 1.0 / std;
+    }
+
+    /// <summary>The tokenizer: a BPE vocabulary learned from the tiny world's words, in CLIP's format (stage 0, instant).</summary>
+    public ClipTokenizer BuildTokenizer()
+    {
+        string folder = Path.Combine(options.WorkFolder, "tokenizer");
+        if (!File.Exists(Path.Combine(folder, "vocab.json")))
+        {
+            var (vocab, merges) = BpeVocabularyBuilder.Build(Scene.Vocabulary());
+            BpeVocabularyBuilder.Write(folder, vocab, merges);
+        }
+        return ClipTokenizer.FromFiles(Path.Combine(folder, "vocab.json"), Path.Combine(folder, "merges.txt"));
+    }
+
+    public static ClipTextConfig TextConfig(ClipTokenizer tokenizer) => new()
+    {
+        VocabSize = tokenizer.VocabSize, HiddenSize = TinyModelConfigs.TextHidden, IntermediateSize = 4 * TinyModelConfigs.TextHidden,
+        ProjectionDim = TinyModelConfigs.TextHidden, NumHiddenLayers = 3, NumAttentionHeads = 4, MaxPositionEmbeddings = 77,
+        HiddenAct = "quick_gelu", LayerNormEps = 1e-5, PadTokenId = tokenizer.PadTokenId, BosTokenId = tokenizer.BosTokenId, EosTokenId = tokenizer.EosTokenId,
+    };
+
+    /// <summary>
+    /// Stage 2: the U-Net and the text encoder, jointly, with the ε-prediction loss on VAE latents of captioned
+    /// pictures. Captions are full, partial, or empty (for classifier-free guidance). An EMA of the U-Net is kept
+    /// and is what gets exported.
+    /// </summary>
+    public StableDiffusion TrainUNet(AutoencoderKL vae, IProgress<PretrainProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var tokenizer = BuildTokenizer();
+        manual_seed(options.Seed + 1);
+        var unet = new UNet2DConditionModel(TinyModelConfigs.UNet(), _device);
+        var text = new ClipTextModel(TextConfig(tokenizer), _device);
+        var ema = new UNet2DConditionModel(TinyModelConfigs.UNet(), _device).Freeze();
+        CopyWeights(unet, ema);
+        var schedule = new NoiseSchedule(DDIMSchedulerConfig.FromJson(TinyModelConfigs.SchedulerJson));
+        vae.Freeze();
+
+        var both = new ModuleList<nn.Module>(unet, text);
+        var optimizer = optim.AdamW(both.parameters(), lr: options.UNetLearningRate, beta1: 0.9, beta2: 0.999, weight_decay: 1e-2);
+        var checkpoint = new TrainingCheckpoint(options.WorkFolder, "unet");
+        var extras = new Dictionary<string, nn.Module> { ["text"] = text, ["ema"] = ema };
+        var state = checkpoint.TryLoad(unet, optimizer, extras) ?? new StageState(0, []);
+
+        var clock = Stopwatch.StartNew();
+        double elapsedBefore = state.ElapsedSeconds;
+        double running = double.NaN;
+        unet.train(); text.train();
+        for (int step = state.Step; step < options.UNetSteps; step++)
+        {
+            if (cancellationToken.IsCancellationRequested)
+            {
+                checkpoint.Save(unet, optimizer, state with { Step = step, ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds }, extras);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+            using var scope = NewDisposeScope();
+            var batch = Data.Batch("unet", step, options.BatchSize);
+            var random = new Random((int)((options.Seed * 31 + step) & 0x7fffffff));
+            var captions = batch.Select(b =>
+            {
+                double u = random.NextDouble();
+                return u < options.CaptionDropout ? "" : u < options.CaptionDropout + options.PartialCaptions ? b.Scene.PartialCaption(random, 0.5) : b.Scene.Caption;
+            }).ToList();
+            var generator = new Generator((ulong)(options.Seed * 1000003 + step), _device);
+            Tensor latents;
+            using (no_grad())
+            using (var posterior = vae.Encode(TinyWorldData.ToTensor(batch, _device)))
+                latents = posterior.Sample(generator) * vae.ScalingFactor;
+            var noise = randn(latents.shape, device: _device, generator: generator);
+            var timesteps = TrainingNoise.SampleTimesteps(schedule, options.BatchSize, _device, generator);
+            var noisy = TrainingNoise.AddNoise(schedule, latents, noise, timesteps);
+
+            optimizer.zero_grad();
+            var states = text.forward(tokenizer.EncodeBatch(captions, _device));
+            var loss = nn.functional.mse_loss(unet.forward(noisy, timesteps, states), noise);
+            loss.backward();
+            nn.utils.clip_grad_norm_(both.parameters(), 1.0);
+            optimizer.step();
+            UpdateEma(unet, ema, Math.Min(options.EmaDecay, (1.0 + step) / (10.0 + step)));
+
+            double value = loss.item<float>();
+            running = double.IsNaN(running) ? value : 0.98 * running + 0.02 * value;
+            if ((step + 1) % 50 == 0) state.Losses.Add(new LossPoint(step + 1, running));
+            progress?.Report(new PretrainProgress("unet", step + 1, options.UNetSteps, running, TimeSpan.FromSeconds(elapsedBefore + clock.Elapsed.TotalSeconds)));
+            if ((step + 1) % options.CheckpointEvery == 0 && step + 1 < options.UNetSteps)
+                checkpoint.Save(unet, optimizer, state with { Step = step + 1, ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds }, extras);
+        }
+        checkpoint.Save(unet, optimizer, state with { Step = options.UNetSteps, ElapsedSeconds = elapsedBefore + clock.Elapsed.TotalSeconds }, extras);
+        text.eval();
+        unet.Dispose();
+        return StableDiffusion.FromComponents(options.WorkFolder, tokenizer, text, ema, vae, schedule.Config);
+    }
+
+    /// <summary>Every stage in order, then the diffusers folder in fp16 (what is committed under models/).</summary>
+    public StableDiffusion Run(string outputFolder, IProgress<PretrainProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var vae = TrainVae(progress, cancellationToken);
+        var sd = TrainUNet(vae, progress, cancellationToken);
+        sd.SaveDiffusersFolder(outputFolder, ScalarType.Float16);
+        return sd;
+    }
+
+    static void CopyWeights(nn.Module from, nn.Module to)
+    {
+        using var _ = no_grad();
+        var source = from.state_dict();
+        foreach (var (key, value) in to.state_dict()) value.copy_(source[key]);
+    }
+
+    static void UpdateEma(nn.Module model, nn.Module ema, double decay)
+    {
+        using var _ = no_grad();
+        var source = model.state_dict();
+        foreach (var (key, value) in ema.state_dict())
+            if (value.is_floating_point()) value.mul_(decay).add_(source[key], alpha: 1 - decay);
+            else value.copy_(source[key]);
     }
 
     static AutoencoderKL WithScaling(AutoencoderKL trained, double scaling)
