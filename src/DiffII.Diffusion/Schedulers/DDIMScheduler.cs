@@ -3,8 +3,15 @@ using static TorchSharp.torch;
 
 namespace DiffII.Diffusion.Schedulers;
 
-/// <summary>The result of one scheduler step: the next sample and the model's estimate of the clean sample.</summary>
-public sealed record DDIMStepOutput(Tensor PrevSample, Tensor PredOriginalSample);
+/// <summary>The result of one scheduler step: the next sample and the model's estimate of the clean sample (both owned by the caller).</summary>
+public sealed record DDIMStepOutput(Tensor PrevSample, Tensor PredOriginalSample) : IDisposable
+{
+    public void Dispose()
+    {
+        PrevSample.Dispose();
+        PredOriginalSample.Dispose();
+    }
+}
 
 /// <summary>
 /// diffusers' <c>DDIMScheduler</c> (Song et al. 2020): deterministic (η = 0) or stochastic DDIM sampling.

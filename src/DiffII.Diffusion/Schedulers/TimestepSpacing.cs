@@ -47,7 +47,7 @@ internal static class TimestepSpacing
 
     /// <summary>
     /// numpy.arange for floats: length ceil((stop - start) / step), element i = start + i·(first step as stored),
-    /// which is why arange(1000, 0, -1000/61) has 62 elements, the last one about 1e-13.
+    /// which is why arange(1000, 0, -1000/61) has 62 elements, the last one about −6e-13.
     /// </summary>
     internal static double[] Arange(double start, double stop, double step)
     {
