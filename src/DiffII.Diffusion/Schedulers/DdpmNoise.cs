@@ -51,6 +51,7 @@ public static class DdpmNoise
     {
         long count = alphasCumprod.shape[0];
         var steps = timesteps.to(ScalarType.Int64, sample.device);
+        // Checked here because an out-of-range index on CUDA is a device-side assert that ends the process.
         if (steps.numel() > 0)
         {
             long low = steps.min().item<long>(), high = steps.max().item<long>();
