@@ -31,6 +31,7 @@ public sealed class LoraProjection : nn.Module<Tensor, Tensor>, IProjectionAdapt
             up.weight!.zero_();
         }
         RegisterComponents();
+        this.DetachFromDisposeScopes();
     }
 
     public int Rank { get; }

@@ -248,6 +248,7 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
         if (config.UseQuantConv) quant_conv = nn.Conv2d(2 * latent, 2 * latent, 1, device: device, dtype: dtype);
         if (config.UsePostQuantConv) post_quant_conv = nn.Conv2d(latent, latent, 1, device: device, dtype: dtype);
         RegisterComponents();
+        this.DetachFromDisposeScopes();
     }
 
     public static AutoencoderKL FromConfigFile(string configPath, Device? device = null, ScalarType? dtype = null) =>

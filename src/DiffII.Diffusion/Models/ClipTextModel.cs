@@ -29,7 +29,7 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         Config = config;
         text_model = new ClipTextTransformer(config, device, dtype);
         RegisterComponents();
-        ModuleScopes.DetachFromDisposeScopes(this);
+        this.DetachFromDisposeScopes();
     }
 
     /// <summary>Builds the model (random weights) from a <c>config.json</c>.</summary>
@@ -263,7 +263,7 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
         long newCount = oldCount + rows.shape[0];
         if (newCount > int.MaxValue) throw new InvalidOperationException("The token-embedding table would exceed int.MaxValue rows.");
         var grown = nn.Embedding(newCount, _hidden, device: oldWeight.device, dtype: oldWeight.dtype);
-        ModuleScopes.DetachFromDisposeScopes(grown);
+        grown.DetachFromDisposeScopes();
         using (no_grad())
         {
             var weight = grown.weight!;
@@ -392,19 +392,5 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
             _ => throw new InvalidOperationException($"Unsupported hidden_act '{_activation}'."),
         };
         return fc2.forward(x).MoveToOuterDisposeScope();
-    }
-}
-
-/// <summary>
-/// TorchSharp registers the parameter and buffer wrappers of a new module with the dispose scope that is open while
-/// it is built, so a model built (or grown) inside a caller's <c>NewDisposeScope()</c> would lose its weights when
-/// that scope ends. Models detach them: they live until the model is disposed.
-/// </summary>
-internal static class ModuleScopes
-{
-    public static void DetachFromDisposeScopes(nn.Module module)
-    {
-        foreach (var parameter in module.parameters()) parameter.DetachFromDisposeScope();
-        foreach (var buffer in module.buffers()) buffer.DetachFromDisposeScope();
     }
 }

@@ -240,6 +240,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         conv_norm_out = NormLayers.GroupNorm(groups, channels[0], config.NormEps, device, dtype);
         conv_out = nn.Conv2d(channels[0], config.OutChannels, config.ConvOutKernel, stride: 1, padding: (config.ConvOutKernel - 1) / 2, device: device, dtype: dtype);
         RegisterComponents();
+        this.DetachFromDisposeScopes();
     }
 
     public static UNet2DConditionModel FromConfigFile(string configPath, Device? device = null, ScalarType? dtype = null) =>

@@ -17,12 +17,12 @@ public sealed record PretrainOptions
     /// <summary>Checkpoints and logs; a rerun with the same folder resumes.</summary>
     public required string WorkFolder { get; init; }
     public long Seed { get; init; } = 20261125;
-    public int BatchSize { get; init; } = 64;
-    public int VaeSteps { get; init; } = 3000;
+    public int BatchSize { get; init; } = 48;
+    public int VaeSteps { get; init; } = 2500;
     public double VaeLearningRate { get; init; } = 1e-3;
     /// <summary>Weight of the KL term (SD's VAE uses 1e-6): keeps latents near N(0, I) without blurring.</summary>
     public double VaeKlWeight { get; init; } = 1e-6;
-    public int UNetSteps { get; init; } = 12000;
+    public int UNetSteps { get; init; } = 9000;
     public double UNetLearningRate { get; init; } = 3e-4;
     /// <summary>Fraction of captions dropped to "" so classifier-free guidance has an unconditional model to lean on.</summary>
     public double CaptionDropout { get; init; } = 0.1;
