@@ -115,12 +115,9 @@ public sealed class BarChart
             float plotRight = width - m;
             float groupWidth = (plotRight - plotLeft) / categories.Length;
             labels = LayoutCategories(text, style, groupWidth, height);
-            if (labels.Rotated)
-            {
-                // A label slanting down-left from the first group must not leave the picture.
-                float overhang = labels.FirstWidth * (float)SqrtHalf - groupWidth / 2 + 4;
-                if (plotLeft - overhang < m) plotLeft = Math.Min(m + overhang, (plotLeft + plotRight) / 2);
-            }
+            // A label slanting down-left from the first group must not leave the picture.
+            float overhang = labels.LeftOverhang - groupWidth / 2 + 4;
+            if (plotLeft - overhang < m) plotLeft = Math.Min(m + overhang, (plotLeft + plotRight) / 2);
             float plotBottom = height - m - notesHeight - (notesHeight > 0 ? 6 : 0) - xTitleHeight - labels.Height - ChartCanvas.TickLength - 4;
             if (plotBottom - plotTop < 40)
                 throw new ArgumentException($"A {width}×{height} picture leaves no room for the plot; make it larger or the labels shorter.");
@@ -240,7 +237,11 @@ public sealed class BarChart
 
     string FormatValue(double v) => (Math.Round(v, ValueDecimals) + 0.0).ToString("F" + ValueDecimals, System.Globalization.CultureInfo.InvariantCulture);
 
-    sealed record CategoryLayout(IReadOnlyList<IReadOnlyList<string>> Lines, bool Rotated, float Height, float FirstWidth, float Size);
+    /// <summary>Category labels: lines per label, or one line rotated by <c>Angle</c> degrees; <c>LeftOverhang</c> is how far the first label reaches left of its group's centre.</summary>
+    sealed record CategoryLayout(IReadOnlyList<IReadOnlyList<string>> Lines, float Angle, float Height, float LeftOverhang, float Size)
+    {
+        public bool Rotated => Angle != 0;
+    }
 
     CategoryLayout LayoutCategories(TextRenderer text, ChartStyle style, float groupWidth, int pictureHeight)
     {
@@ -248,19 +249,23 @@ public sealed class BarChart
         float available = groupWidth - 6;
         var widths = categories.Select(c => text.MeasureWidth(c, size)).ToArray();
         if (widths.Max() <= available)
-            return new CategoryLayout([.. categories.Select(c => (IReadOnlyList<string>)[c])], false, lh, widths[0], size);
+            return new CategoryLayout([.. categories.Select(c => (IReadOnlyList<string>)[c])], 0, lh, widths[0] / 2, size);
 
         var wrapped = categories.Select(c => text.Wrap(c, size, available)).ToArray();
         bool fits = wrapped.All(lines => lines.Count <= 3 && lines.All(l => text.MeasureWidth(l, size) <= available));
         if (fits)
-            return new CategoryLayout(wrapped, false, wrapped.Max(l => l.Count) * lh, widths[0], size);
+            return new CategoryLayout(wrapped, 0, wrapped.Max(l => l.Count) * lh, wrapped[0].Max(l => text.MeasureWidth(l, size)) / 2, size);
 
-        // Slanted at 45°; very long names are shortened so the plot keeps most of the height.
-        float maxLength = Math.Max(40, pictureHeight * 0.3f / (float)SqrtHalf);
+        // Slanted at 45° (vertical for the bitmap font, whose pixels only stay legible axis-aligned); very long
+        // names are shortened so the plot keeps most of the height.
+        bool vertical = text.Kind == FontKind.BuiltIn;
+        float slant = vertical ? 1 : (float)SqrtHalf;
+        float maxLength = Math.Max(40, pictureHeight * 0.3f / slant);
         var slanted = categories.Select(c => (IReadOnlyList<string>)[text.Truncate(c, size, maxLength)]).ToArray();
         float longest = slanted.Max(l => text.MeasureWidth(l[0], size));
-        float height = (longest + lh) * (float)SqrtHalf + 2;
-        return new CategoryLayout(slanted, true, height, text.MeasureWidth(slanted[0][0], size), size);
+        float height = vertical ? longest + 2 : (longest + lh) * slant + 2;
+        float firstOverhang = vertical ? lh / 2 : text.MeasureWidth(slanted[0][0], size) * slant;
+        return new CategoryLayout(slanted, vertical ? 90 : 45, height, firstOverhang, size);
     }
 
     void DrawCategoryLabels(ChartCanvas chart, SKRect plot, CategoryLayout layout)
@@ -276,11 +281,13 @@ public sealed class BarChart
             float cx = plot.Left + (c + 0.5f) * groupWidth;
             float tx = ChartCanvas.Crisp(cx);
             chart.Canvas.DrawLine(tx, plot.Bottom, tx, plot.Bottom + ChartCanvas.TickLength, tickPaint);
-            if (layout.Rotated)
+            if (layout.Angle == 90)
+                text.DrawRotated(chart.Canvas, layout.Lines[c][0], MathF.Round(cx), top, layout.Size, style.TextColor, -90, TextAlign.Right);
+            else if (layout.Rotated)
             {
                 // The label's end sits just below the tick; the text runs up to it from the lower left.
                 float d = lh / 2 * (float)SqrtHalf;
-                text.DrawRotated(chart.Canvas, layout.Lines[c][0], cx + d, top + d, layout.Size, style.TextColor, -45, TextAlign.Right);
+                text.DrawRotated(chart.Canvas, layout.Lines[c][0], cx + d, top + d, layout.Size, style.TextColor, -layout.Angle, TextAlign.Right);
             }
             else
             {

@@ -193,7 +193,12 @@ public static class ImageGrid
 
         float titleLh = text.LineHeight(o.TitleSize);
         for (int i = 0; i < titleLines.Count; i++)
-            text.Draw(canvas, titleLines[i], width / 2f, pad + i * titleLh, o.TitleSize, o.TextColor, TextAlign.Center);
+        {
+            // Centred over the images, moved inwards where that would cut it off.
+            float half = text.MeasureWidth(titleLines[i], o.TitleSize) / 2;
+            float centre = Math.Clamp(gridLeft + gridW / 2f, pad + half, Math.Max(pad + half, width - pad - half));
+            text.Draw(canvas, titleLines[i], centre, pad + i * titleLh, o.TitleSize, o.TextColor, TextAlign.Center);
+        }
 
         using var missing = new SKPaint { Color = o.MissingCellColor, Style = SKPaintStyle.Fill, IsAntialias = false };
         using var nearest = new SKPaint { FilterQuality = SKFilterQuality.None, IsAntialias = false };

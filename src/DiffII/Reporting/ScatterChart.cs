@@ -123,7 +123,28 @@ public sealed class ScatterChart
             }
             canvas.DrawPath(path, line);
         }
+        // Markers and (sampled) connecting lines are obstacles for the point labels.
         var markers = new List<SKRect>();
+        for (int s = 0; s < series.Length; s++)
+        {
+            if (!series[s].ConnectPoints) continue;
+            ScatterPoint? previous = null;
+            foreach (var p in series[s].Points)
+            {
+                if (double.IsNaN(p.X) || double.IsNaN(p.Y)) { previous = null; continue; }
+                if (previous is not null)
+                {
+                    float x0 = ToX(previous.X), y0 = ToY(previous.Y), x1 = ToX(p.X), y1 = ToY(p.Y);
+                    int steps = Math.Max(1, (int)(MathF.Sqrt((x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0)) / 3));
+                    for (int i = 0; i <= steps; i++)
+                    {
+                        float t = (float)i / steps, x = x0 + t * (x1 - x0), y = y0 + t * (y1 - y0);
+                        markers.Add(new SKRect(x - 1.5f, y - 1.5f, x + 1.5f, y + 1.5f));
+                    }
+                }
+                previous = p;
+            }
+        }
         for (int s = 0; s < series.Length; s++)
             foreach (var p in series[s].Points)
             {

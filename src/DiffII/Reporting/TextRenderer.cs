@@ -177,14 +177,23 @@ public sealed class TextRenderer : IDisposable
         canvas.RestoreToCount(saved);
     }
 
-    /// <summary>Greedy word wrap at spaces (and after a hyphen inside a word); a single word wider than <paramref name="maxWidth"/> keeps its own line.</summary>
+    /// <summary>
+    /// Greedy word wrap at spaces and line breaks; only when a word alone is too wide does it also break after hyphens
+    /// inside words. A piece still wider than <paramref name="maxWidth"/> keeps its own line.
+    /// </summary>
     public IReadOnlyList<string> Wrap(string text, float size, float maxWidth)
     {
         ArgumentNullException.ThrowIfNull(text);
+        var lines = Wrap(text, size, maxWidth, breakHyphens: false);
+        return lines.Any(l => MeasureWidth(l, size) > maxWidth) ? Wrap(text, size, maxWidth, breakHyphens: true) : lines;
+    }
+
+    List<string> Wrap(string text, float size, float maxWidth, bool breakHyphens)
+    {
         var lines = new List<string>();
         foreach (var paragraph in text.Split('\n'))
         {
-            var words = SplitWords(paragraph);
+            var words = SplitWords(paragraph, breakHyphens);
             string current = "";
             foreach (var word in words)
             {
@@ -215,7 +224,7 @@ public sealed class TextRenderer : IDisposable
         return ellipsis;
     }
 
-    static List<string> SplitWords(string text)
+    static List<string> SplitWords(string text, bool breakHyphens)
     {
         // Each piece keeps its leading spaces or trailing break character so joining pieces restores the text.
         var words = new List<string>();
@@ -227,7 +236,7 @@ public sealed class TextRenderer : IDisposable
                 words.Add(text[start..i]);
                 start = i;
             }
-            else if (text[i] == '-' && i > start && char.IsLetterOrDigit(text[i - 1]) && i + 1 < text.Length && text[i + 1] != ' ')
+            else if (breakHyphens && text[i] == '-' && i > start && char.IsLetterOrDigit(text[i - 1]) && i + 1 < text.Length && text[i + 1] != ' ')
             {
                 words.Add(text[start..(i + 1)]);
                 start = i + 1;
