@@ -103,7 +103,7 @@ public sealed class BarChart
         float notesHeight = chart.Notes(notes, height - m, draw: false);
         float xTitleHeight = string.IsNullOrWhiteSpace(XAxisTitle) ? 0 : text.LineHeight(style.AxisTitleSize) + 4;
         float valueSize = Math.Max(8, style.TickLabelSize - 1);
-        float valueLabelHeight = ShowValues ? text.LineHeight(valueSize) + 2 : 0;
+        bool verticalValues = false;
 
         var (low, high) = DataRange();
         NiceScale scale = AxisScale(low, high, 0);
@@ -122,13 +122,22 @@ public sealed class BarChart
             if (plotBottom - plotTop < 40)
                 throw new ArgumentException($"A {width}×{height} picture leaves no room for the plot; make it larger or the labels shorter.");
             plot = new SKRect(plotLeft, plotTop, plotRight, plotBottom);
-            if (ShowValues) scale = AxisScale(low, high, valueLabelHeight / plot.Height);
+            if (ShowValues)
+            {
+                // Value labels wider than their bar would run into the neighbours' labels: stand them all upright.
+                float barSlot = plot.Width / categories.Length * 0.8f / series.Length;
+                var valueWidths = series.SelectMany(s => s.Means).Where(v => !double.IsNaN(v)).Select(v => text.MeasureWidth(FormatValue(v), valueSize)).DefaultIfEmpty(0);
+                float widest = valueWidths.Max();
+                verticalValues = widest > barSlot - 2;
+                float extent = (verticalValues ? widest : text.LineHeight(valueSize)) + 3;
+                scale = AxisScale(low, high, extent / plot.Height);
+            }
         }
 
         float ToY(double v) => plot.Bottom - (float)((v - scale.Min) / (scale.Max - scale.Min)) * plot.Height;
 
         chart.DrawYAxis(plot, scale, ToY, YAxisTitle, m);
-        DrawBars(chart, plot, scale, ToY, valueSize);
+        DrawBars(chart, plot, scale, ToY, valueSize, verticalValues);
 
         using (var axis = new SKPaint { Color = style.AxisColor, StrokeWidth = 1, IsAntialias = false, Style = SKPaintStyle.Stroke })
         {
@@ -171,13 +180,19 @@ public sealed class BarChart
     NiceScale AxisScale(double low, double high, float headroomFraction)
     {
         double lo = YMin ?? low, hi = YMax ?? high;
-        if (YMax is null && headroomFraction > 0 && hi > lo) hi += (hi - lo) * Math.Min(0.5, headroomFraction * 1.15);
+        if (headroomFraction > 0 && hi > lo)
+        {
+            // Room for value labels above positive bars and below negative ones.
+            double room = (hi - lo) * Math.Min(0.5, headroomFraction * 1.15);
+            if (YMax is null && high > 0) hi += room;
+            if (YMin is null && low < 0) lo -= room;
+        }
         var nice = NiceScale.Covering(lo, hi);
         // An explicit limit is kept exactly, even where it is not a round tick.
         return nice with { Min = YMin ?? nice.Min, Max = YMax ?? nice.Max };
     }
 
-    void DrawBars(ChartCanvas chart, SKRect plot, NiceScale scale, Func<double, float> toY, float valueSize)
+    void DrawBars(ChartCanvas chart, SKRect plot, NiceScale scale, Func<double, float> toY, float valueSize, bool verticalValues)
     {
         var canvas = chart.Canvas;
         var style = Style;
@@ -224,11 +239,12 @@ public sealed class BarChart
                 if (ShowValues)
                 {
                     string label = FormatValue(mean);
-                    float size = valueSize;
-                    while (size > 8 && text.MeasureWidth(label, size) > barSlot) size -= 1;
-                    float lh = text.LineHeight(size);
-                    float y = mean >= baseValue ? toY(mean + sd) - lh - 2 : toY(mean - sd) + 2;
-                    text.Draw(canvas, label, (x0 + x1) / 2, y, size, style.TextColor, TextAlign.Center);
+                    bool up = mean >= baseValue;
+                    float y = up ? toY(mean + sd) - 3 : toY(mean - sd) + 3;
+                    if (verticalValues)
+                        text.DrawRotated(canvas, label, MathF.Round((x0 + x1) / 2), y, valueSize, style.TextColor, -90, up ? TextAlign.Left : TextAlign.Right);
+                    else
+                        text.Draw(canvas, label, (x0 + x1) / 2, up ? y - text.LineHeight(valueSize) + 1 : y - 1, valueSize, style.TextColor, TextAlign.Center);
                 }
             }
         }
