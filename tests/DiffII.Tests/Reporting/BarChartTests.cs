@@ -70,6 +70,35 @@ public class BarChartTests
     }
 
     [Fact]
+    public void ValueLabels_AreDrawnAboveTheBars_UprightWhenBarsAreNarrow()
+    {
+        using var text = TextRenderer.Create(FontOptions.BuiltIn);
+        foreach (var (width, seriesCount) in new[] { (400, 1), (260, 8) })
+        {
+            var series = Enumerable.Range(0, seriesCount).Select(i => new BarSeries($"s{i}", [0.5], [0.05])).ToArray();
+            var plain = new BarChart(["a"], series) { Style = Style, YMax = 1 };
+            var labelled = new BarChart(["a"], series) { Style = Style, YMax = 1, ShowValues = true, ValueDecimals = 3 };
+            using var a = Pixels.Decode(plain.RenderPng(width, 300));
+            using var b = Pixels.Decode(labelled.RenderPng(width, 300));
+            // The bitmap font draws exact text-colour pixels; the new ones are the value labels.
+            int left = int.MaxValue, top = int.MaxValue, right = -1, bottom = -1, count = 0;
+            for (int y = 0; y < 300; y++)
+                for (int x = 0; x < width; x++)
+                    if (Pixels.Same(b.GetPixel(x, y), Style.TextColor) && !Pixels.Same(a.GetPixel(x, y), Style.TextColor))
+                    {
+                        count++;
+                        left = Math.Min(left, x); right = Math.Max(right, x); top = Math.Min(top, y); bottom = Math.Max(bottom, y);
+                    }
+            Assert.True(count > 20 * seriesCount, $"{seriesCount} series: {count} label pixels");
+            float labelWidth = text.MeasureWidth("0.500", 11), lineHeight = text.LineHeight(11);
+            var bar = Pixels.Bounds(b, Red, new SKRectI(0, 60, width, 300))!.Value;
+            Assert.True(bottom < bar.Top, "labels sit above the bars");
+            if (seriesCount == 1) Assert.True(bottom - top < lineHeight && right - left + 1 >= labelWidth - 1, $"one line: {left},{top}–{right},{bottom}");
+            else Assert.True(bottom - top + 1 >= labelWidth - 1 && bottom - top > 2 * lineHeight, $"upright: {left},{top}–{right},{bottom}");
+        }
+    }
+
+    [Fact]
     public void MissingValues_AreNotDrawn_ButDoNotFail()
     {
         var chart = new BarChart(["a", "b"], [new BarSeries("acc", [double.NaN, 0.4], [0.1, double.NaN])]) { Style = Style, ShowValues = true };

@@ -36,11 +36,12 @@ static class Pixels
     public static bool Same(SKColor a, SKColor b) => a.Red == b.Red && a.Green == b.Green && a.Blue == b.Blue && a.Alpha == b.Alpha;
 
     /// <summary>Bounding box of the pixels of one exact colour, or null when there are none.</summary>
-    public static SKRectI? Bounds(SKBitmap bitmap, SKColor color)
+    public static SKRectI? Bounds(SKBitmap bitmap, SKColor color, SKRectI? region = null)
     {
+        var r = region ?? new SKRectI(0, 0, bitmap.Width, bitmap.Height);
         int left = int.MaxValue, top = int.MaxValue, right = -1, bottom = -1;
-        for (int y = 0; y < bitmap.Height; y++)
-            for (int x = 0; x < bitmap.Width; x++)
+        for (int y = Math.Max(0, r.Top); y < Math.Min(bitmap.Height, r.Bottom); y++)
+            for (int x = Math.Max(0, r.Left); x < Math.Min(bitmap.Width, r.Right); x++)
                 if (Same(bitmap.GetPixel(x, y), color))
                 {
                     left = Math.Min(left, x); top = Math.Min(top, y);

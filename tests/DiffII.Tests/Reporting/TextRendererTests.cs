@@ -73,12 +73,12 @@ public class TextRendererTests
     }
 
     [Fact]
-    public void DefaultFont_IsAFontFileWhenOneOfTheWellKnownPathsExists_AndDrawsText()
+    public void DefaultFont_IsTheEnvironmentsOrAWellKnownFontFile_AndDrawsText()
     {
-        string? expected = TextRenderer.WellKnownFontPaths().FirstOrDefault(File.Exists);
-        using var text = Environment.GetEnvironmentVariable(FontOptions.EnvironmentVariable) is { Length: > 0 }
-            ? TextRenderer.Create(new FontOptions(FontPath: expected))
-            : TextRenderer.Create();
+        string? expected = Environment.GetEnvironmentVariable(FontOptions.EnvironmentVariable) is { Length: > 0 } fromEnvironment
+            ? fromEnvironment
+            : TextRenderer.WellKnownFontPaths().FirstOrDefault(File.Exists);
+        using var text = TextRenderer.Create();
         if (expected is null)
         {
             Assert.Equal(FontKind.BuiltIn, text.Kind);
