@@ -62,7 +62,7 @@ public sealed record ClassifierComparisonOptions
     public IReadOnlyList<ClassifierTrainer> Trainers { get; init; } = ClassifierTrainer.Defaults();
     /// <summary>The augmented arms; the originals-only arm always runs.</summary>
     public IReadOnlyList<AugmentationMixing> Mixings { get; init; } = [AugmentationMixing.Concat];
-    /// <summary>Seeds the replacement draws (the trainers' own randomness comes from the <see cref="MLContext"/> seed and their settings).</summary>
+    /// <summary>Seeds the replacement draws and the <see cref="MLContext"/> each trainer is fitted in (a fresh one per fit).</summary>
     public int Seed { get; init; } = 1;
 }
 
@@ -269,9 +269,11 @@ public static class ClassifierComparison
                 var (data, mixes) = make();
                 var counted = new PassCountingDataView(data);
                 var columns = new TrainerColumns(LabelKeyColumn, options.FeaturesColumn, weighted ? options.WeightColumn : null);
+                // A fresh context per fit, so a trainer's randomness (SDCA's shuffling) does not depend on what ran before.
+                var fitContext = new MLContext(options.Seed);
                 var clock = Stopwatch.StartNew();
                 ITransformer fitted;
-                try { fitted = trainer.Create(ml, columns).Fit(counted); }
+                try { fitted = trainer.Create(fitContext, columns).Fit(counted); }
                 catch (Exception e) when (e is not ArgumentException)
                 {
                     throw new InvalidOperationException($"Trainer '{trainer.Name}' failed on the '{mode}' training data: {e.Message}", e);
