@@ -132,7 +132,21 @@ public sealed class EncodedImageRow
 public sealed class DecodedImageRow
 {
     [ColumnName(ImageFeaturizer.DecodedColumn)]
+    [UnsizedImageType]
     public MLImage? Image { get; set; }
+}
+
+/// <summary>
+/// Marks an <see cref="MLImage"/> member as an image column of unknown size, as decoded images vary in size.
+/// ML.NET's own parameterless <c>ImageTypeAttribute</c> fails to register (it builds a 0×0 image type, which is refused).
+/// </summary>
+[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
+public sealed class UnsizedImageTypeAttribute : DataViewTypeAttribute
+{
+    public override void Register() =>
+        DataViewTypeManager.Register(new Microsoft.ML.Transforms.Image.ImageDataViewType(), typeof(MLImage), this);
+    public override bool Equals(DataViewTypeAttribute other) => other is UnsizedImageTypeAttribute;
+    public override int GetHashCode() => typeof(UnsizedImageTypeAttribute).GetHashCode();
 }
 
 /// <summary>Decodes encoded image bytes to an <see cref="MLImage"/>; registered so saved models that use it load again.</summary>
