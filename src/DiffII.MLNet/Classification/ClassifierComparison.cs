@@ -230,10 +230,10 @@ public static class ClassifierComparison
         var flag = ColumnKinds.Find(train.Schema, options.IsSyntheticColumn, "IsSynthetic (training data)");
         if (flag.Type != BooleanDataViewType.Instance)
             throw new ArgumentOutOfRangeException(nameof(train), $"The IsSynthetic column '{flag.Name}' of the training data has type {flag.Type}; it must be Boolean.");
-        bool hasWeight = train.Schema.GetColumnOrNull(options.WeightColumn) is { } weight
-            && (weight.Type == NumberDataViewType.Single
-                ? true
-                : throw new ArgumentOutOfRangeException(nameof(train), $"The weight column '{weight.Name}' of the training data has type {weight.Type}; it must be Single."));
+        var weight = train.Schema.GetColumnOrNull(options.WeightColumn);
+        if (weight is { } w && w.Type != NumberDataViewType.Single)
+            throw new ArgumentOutOfRangeException(nameof(train), $"The weight column '{w.Name}' of the training data has type {w.Type}; it must be Single.");
+        bool hasWeight = weight is not null;
         foreach (var (name, test) in testSets) CheckColumns(test.Schema, options, $"test set '{name}'");
 
         var keyMap = ml.Transforms.Conversion.MapValueToKey(LabelKeyColumn, options.LabelColumn,
