@@ -108,9 +108,10 @@ public static class Sampling
     /// SDEdit: noise clean scaled latents to the level of <paramref name="strength"/> (0 = untouched, 1 = almost pure
     /// noise) and denoise them with DDIM from there, as diffusers' img2img pipeline does.
     /// </summary>
+    /// <param name="noise">The noise to add, [B, C, h, w]; drawn from <paramref name="generator"/> when not given (pass it to make each sample's noise independent of batching).</param>
     public static Tensor Img2Img(StableDiffusion sd, Tensor latents, double strength, Func<int, StepConditioning> conditioning,
         Tensor? unconditional, double guidanceScale, int numSteps, Generator? generator = null, double eta = 0,
-        Action<SamplerStep>? onStep = null, CancellationToken cancellationToken = default)
+        Action<SamplerStep>? onStep = null, CancellationToken cancellationToken = default, Tensor? noise = null)
     {
         if (strength is < 0 or > 1) throw new ArgumentOutOfRangeException(nameof(strength), $"The SDEdit strength must be in [0, 1]; got {strength}.");
         int initSteps = Math.Min((int)(numSteps * strength), numSteps);
@@ -122,7 +123,7 @@ public static class Sampling
         long tStart = scheduler.Timesteps[startIndex];
         using var scope = NewDisposeScope();
         var x = latents.to(sd.DType, sd.Device);
-        var noise = randn(x.shape, dtype: x.dtype, device: x.device, generator: generator);
+        noise = noise is null ? randn(x.shape, dtype: x.dtype, device: x.device, generator: generator) : noise.to(x.dtype, x.device);
         var noisy = TrainingNoise.AddNoise(sd.Schedule, x, noise, full(x.shape[0], tStart, ScalarType.Int64, x.device));
         return scope.MoveToOuter(Ddim(sd, noisy, conditioning, unconditional, guidanceScale, numSteps, startIndex, eta, generator, onStep, cancellationToken));
     }

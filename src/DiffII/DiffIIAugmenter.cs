@@ -1,0 +1,336 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using DiffII.Augmentation;
+using DiffII.Concepts;
+using DiffII.Denoising;
+using DiffII.Diffusion.Lora;
+using DiffII.Diffusion.Pipelines;
+using DiffII.Imaging;
+using DiffII.Inversion;
+using DiffII.Storage;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DiffII;
+
+/// <summary>A training image: a unique id, its class label, and how to read its encoded bytes.</summary>
+public sealed record LabeledImage(string Id, string Label, Func<byte[]> ReadBytes)
+{
+    public static LabeledImage FromFile(string path, string label, string? id = null) => new(id ?? path, label, () => File.ReadAllBytes(path));
+}
+
+/// <summary>Sampler settings of the generation step.</summary>
+public sealed record GenerationOptions
+{
+    /// <summary>DDIM steps (the paper: 25).</summary>
+    public int Steps { get; init; } = 25;
+    /// <summary>Classifier-free guidance scale (the paper: 7.5).</summary>
+    public double GuidanceScale { get; init; } = 7.5;
+    /// <summary>Samples per U-Net call (each doubled for CFG).</summary>
+    public int BatchSize { get; init; } = 8;
+}
+
+/// <summary>Everything a Diff-II run (or a baseline run) needs besides the model and the images.</summary>
+public sealed record AugmentationOptions
+{
+    public required string Metaclass { get; init; }
+    public Strategy Strategy { get; init; } = Strategy.DiffII;
+    public SampleBudget Budget { get; init; } = new SampleBudget.Expansion(5);
+    public double SplitRatio { get; init; } = 0.3;
+    public IReadOnlyList<string> Suffixes { get; init; } = [];
+    public ConceptOptions? Concepts { get; init; }
+    public InversionOptions Inversion { get; init; } = new();
+    public GenerationOptions Generation { get; init; } = new();
+    /// <summary>Pixel size images are resized and centre-cropped to; the model's native size by default.</summary>
+    public int? Resolution { get; init; }
+    public long Seed { get; init; }
+    /// <summary>Concepts trained elsewhere (a folder with learned_embeds + LoRA + concepts.json) instead of learning them.</summary>
+    public string? PretrainedConceptsFolder { get; init; }
+
+    internal ConceptOptions ConceptOptions => (Concepts ?? new ConceptOptions { Metaclass = Metaclass }) with
+    {
+        Metaclass = Metaclass,
+        TrainLora = Strategy.NeedsLora() && (Concepts?.TrainLora ?? true),
+        Seed = Concepts?.Seed ?? Seed,
+    };
+}
+
+/// <summary>One finished synthetic image and its provenance.</summary>
+public sealed record SyntheticImage(string Id, string ImagePath, string ClassName, IReadOnlyList<ManifestLabel> Labels, ManifestEntry Provenance);
+
+public sealed record AugmentationProgress(string Stage, int Done, int Total, double? Loss, TimeSpan Elapsed);
+
+/// <summary>A sample that could not be produced (e.g. its latent became NaN); it is reported, never written.</summary>
+public sealed record GenerationFailure(string SampleId, string Reason);
+
+/// <summary>
+/// The Diff-II method as one object: Fit learns the class concepts (step 1) and builds the inversion pools
+/// (step 2a); Generate interpolates inversions (step 2b) and denoises them in two stages (step 3), or runs the
+/// chosen baseline. Everything lands in a work folder — concepts, pools, PNGs and a manifest — so each step is done
+/// once, an interrupted run resumes with exactly the missing work, and the same seed gives the same images.
+/// </summary>
+public sealed class DiffIIAugmenter : IDisposable
+{
+    readonly StableDiffusion _sd;
+    readonly AugmentationOptions _options;
+    readonly string _work;
+    readonly WorkFolderLock _lock;
+    List<ClassImages>? _classes;
+    Dictionary<string, LabeledImage>? _images;
+    LearnedConcepts? _concepts;
+    UNetLora? _appliedLora;
+    InversionPool? _pool;
+    readonly List<GenerationFailure> _failures = [];
+
+    public DiffIIAugmenter(StableDiffusion generator, AugmentationOptions options, string workFolder)
+    {
+        _sd = generator;
+        _options = options;
+        _work = Path.GetFullPath(workFolder);
+        _lock = WorkFolderLock.Acquire(_work);
+        Resolution = options.Resolution ?? generator.ImageSize;
+    }
+
+    public int Resolution { get; }
+    public string WorkFolder => _work;
+    public IReadOnlyList<ClassImages> Classes => _classes ?? throw new InvalidOperationException("Call Fit first.");
+    public LearnedConcepts? Concepts => _concepts;
+    public InversionPool? Pool => _pool;
+    public IReadOnlyList<GenerationFailure> Failures => _failures;
+    public string ManifestPath => Path.Combine(_work, "manifest.jsonl");
+
+    /// <summary>
+    /// Steps 1 and 2a: learns (or loads) the concepts and builds the inversion pools the strategy needs. Work already
+    /// in the folder is reused when it was made from the same images and options; a folder made for other images or
+    /// options is refused rather than silently mixed.
+    /// </summary>
+    public void Fit(IReadOnlyList<LabeledImage> images, IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var duplicate = images.GroupBy(i => i.Id).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ArgumentException($"Image id '{duplicate.Key}' appears {duplicate.Count()} times; ids must be unique.");
+        if (images.Count == 0) throw new ArgumentException("There are no training images.");
+        _images = images.ToDictionary(i => i.Id);
+        _classes = images.GroupBy(i => i.Label).OrderBy(g => g.Key, StringComparer.Ordinal)
+            .Select(g => new ClassImages(g.Key, g.Select(i => i.Id).Order(StringComparer.Ordinal).ToList())).ToList();
+        CheckFingerprint(images);
+        AtomicFile.CleanUp(_work);
+
+        var clock = Stopwatch.StartNew();
+        var tensors = new Dictionary<string, Tensor>();
+        Tensor Image(string id) => tensors.TryGetValue(id, out var t) ? t : tensors[id] = Decode(_images[id]);
+
+        if (_options.Strategy.NeedsTokens())
+        {
+            string conceptsFolder = Path.Combine(_work, "concepts");
+            if (_options.PretrainedConceptsFolder is not null)
+                _concepts = LearnedConcepts.Load(_options.PretrainedConceptsFolder);
+            else if (LearnedConcepts.Exists(conceptsFolder))
+                _concepts = LearnedConcepts.Load(conceptsFolder);
+            else
+            {
+                var byClass = _classes.Select(c => (IReadOnlyList<Tensor>)c.ImageIds.Select(Image).ToList()).ToList();
+                var conceptProgress = progress is null ? null : new SyncProgress<ConceptProgress>(p =>
+                    progress.Report(new AugmentationProgress("learn", p.Step, p.TotalSteps, p.Loss, clock.Elapsed)));
+                _concepts = ConceptLearner.Learn(_sd, _classes.Select(c => c.Name).ToList(), byClass, _options.ConceptOptions, _work, conceptProgress, cancellationToken);
+                _concepts.Save(conceptsFolder);
+                // Training left the LoRA attached as live adapters; the generation path merges it instead.
+                foreach (var (_, attention) in _sd.Unet.Attentions()) attention.Adapters = null;
+            }
+            if (_concepts.ClassNames.Count != _classes.Count || !_concepts.ClassNames.SequenceEqual(_classes.Select(c => c.Name)))
+                throw new InvalidOperationException($"The concepts are for classes [{string.Join(", ", _concepts.ClassNames)}], but the images have [{string.Join(", ", _classes.Select(c => c.Name))}].");
+            _appliedLora = _concepts.ApplyTo(_sd, mergeLora: true);
+        }
+
+        if (_options.Strategy.NeedsInversions())
+        {
+            var inputs = _classes.SelectMany((c, ci) => c.ImageIds.Select(id => new InversionInput(id, ci, Image(id)))).ToList();
+            var prompts = Enumerable.Range(0, _classes.Count).Select(c => _concepts!.Prompt(c)).ToList();
+            var poolProgress = progress is null ? null : new SyncProgress<InversionProgress>(p =>
+                progress.Report(new AugmentationProgress("invert", p.InversionsDone, p.InversionCount, null, clock.Elapsed)));
+            _pool = InversionPool.Build(_sd, prompts, inputs, _options.Inversion, Path.Combine(_work, "inversions"), poolProgress, cancellationToken);
+        }
+        foreach (var t in tensors.Values) t.Dispose();
+    }
+
+    /// <summary>The plan of every synthetic image of this run (available after <see cref="Fit"/>).</summary>
+    public IReadOnlyList<PlannedSample> Plan() => SamplePlanner.Plan(Classes,
+        new PlanOptions { Strategy = _options.Strategy, Budget = _options.Budget, SplitRatio = _options.SplitRatio, Suffixes = _options.Suffixes, Seed = _options.Seed },
+        _pool?.IdsByClass);
+
+    /// <summary>
+    /// Steps 2b and 3 (or the baseline): makes every planned image not yet in the manifest, in fixed batches, writing
+    /// each PNG atomically before its manifest line. Returns all images of the run, old and new.
+    /// </summary>
+    public IReadOnlyList<SyntheticImage> Generate(IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var plan = Plan();
+        var manifest = Manifest.Open(ManifestPath);
+        var clock = Stopwatch.StartNew();
+        int done = plan.Count(p => manifest.Contains(p.Id));
+        progress?.Report(new AugmentationProgress("generate", done, plan.Count, null, clock.Elapsed));
+        foreach (var batch in Batches(plan))
+        {
+            if (batch.All(p => manifest.Contains(p.Id))) continue;
+            cancellationToken.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var latents = GenerateBatch(batch, cancellationToken);
+            var images = _sd.DecodeLatents(latents);
+            for (int i = 0; i < batch.Count; i++)
+            {
+                var sample = batch[i];
+                if (manifest.Contains(sample.Id)) continue;
+                var image = images[i];
+                if (!image.isfinite().all().item<bool>() || !latents[i].isfinite().all().item<bool>())
+                {
+                    _failures.Add(new GenerationFailure(sample.Id, "the latent became NaN or infinite; no image was written"));
+                    continue;
+                }
+                var entry = Entry(sample);
+                AtomicFile.WriteAllBytes(Path.Combine(_work, entry.File), ImageCodec.ToPng(image));
+                manifest.Append(entry);
+                done++;
+            }
+            progress?.Report(new AugmentationProgress("generate", done, plan.Count, null, clock.Elapsed));
+        }
+        var byId = manifest.Entries.ToDictionary(e => e.Id);
+        return plan.Where(p => byId.ContainsKey(p.Id)).Select(p => byId[p.Id])
+            .Select(e => new SyntheticImage(e.Id, Path.Combine(_work, e.File), e.ClassName, e.Labels, e)).ToList();
+    }
+
+    /// <summary>Fit, then Generate.</summary>
+    public IReadOnlyList<SyntheticImage> Run(IReadOnlyList<LabeledImage> images, IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Fit(images, progress, cancellationToken);
+        return Generate(progress, cancellationToken);
+    }
+
+    /// <summary>Fixed batches of the plan: consecutive samples with the same SDEdit strength, so a resumed run recomputes the very same batches.</summary>
+    IEnumerable<List<PlannedSample>> Batches(IReadOnlyList<PlannedSample> plan)
+    {
+        int size = Math.Max(1, _options.Generation.BatchSize);
+        foreach (var group in plan.GroupBy(p => p.Strength))
+            foreach (var chunk in group.Chunk(size))
+                yield return chunk.ToList();
+    }
+
+    Tensor GenerateBatch(IReadOnlyList<PlannedSample> batch, CancellationToken cancellationToken)
+    {
+        var g = _options.Generation;
+        var strategy = batch[0].Strategy;
+        var plain = batch.Select(p => PromptFor(p, null)).ToList();
+        if (strategy.IsImageEditing())
+        {
+            var clean = _sd.EncodeImages(stack(batch.Select(p => Decode(_images![p.Sources[0]])).ToArray()));
+            // Each sample's noise comes from its own seed (on the CPU), so it does not depend on the batch it lands in.
+            var noise = stack(batch.Select(p => randn(clean.shape[1..], generator: SampleGenerator(p))).ToArray());
+            var text = _sd.EncodePrompts(plain);
+            var unconditional = g.GuidanceScale != 1.0 ? _sd.EncodePrompts([""]) : null;
+            return Sampling.Img2Img(_sd, clean, batch[0].Strength!.Value, Sampling.Constant(text), unconditional, g.GuidanceScale, g.Steps,
+                cancellationToken: cancellationToken, noise: noise);
+        }
+
+        Tensor start;
+        var shape = new long[] { _sd.LatentChannels, Resolution / _sd.Vae.DownscaleFactor, Resolution / _sd.Vae.DownscaleFactor };
+        if (strategy.NeedsInversions())
+        {
+            var starts = batch.Select(p =>
+                SphericalInterpolation.Slerp(_pool![p.Sources[0]], _pool[p.Sources[1]], p.Phi!.Value, SampleGenerator(p))).ToArray();
+            start = stack(starts);
+        }
+        else start = stack(batch.Select(p => randn(shape, generator: SampleGenerator(p))).ToArray());
+
+        var suffixed = batch.Select(p => p.Suffix is null ? null : PromptFor(p, p.Suffix)).ToList();
+        return TwoStageDenoiser.Denoise(_sd, start, plain, suffixed, batch.Max(p => p.SplitRatio), g.Steps, g.GuidanceScale, cancellationToken: cancellationToken);
+    }
+
+    /// <summary>The prompt of a sample: the learned prompt of its prompt class (+ suffix), or "a photo of a {class name}" for Real-Guidance.</summary>
+    string PromptFor(PlannedSample p, string? suffix) =>
+        p.Strategy == Strategy.RealGuidance
+            ? $"a photo of a {Classes[p.PromptClassIndex].Name}"
+            : _concepts!.Prompt(p.PromptClassIndex, suffix);
+
+    static Generator SampleGenerator(PlannedSample p) => new((ulong)p.Seed, CPU);
+
+    ManifestEntry Entry(PlannedSample p) => new()
+    {
+        Id = p.Id,
+        File = Path.Combine("synthetic", SafeFolderName(p.ClassIndex, Classes[p.ClassIndex].Name), p.Id + ".png").Replace('\\', '/'),
+        ClassName = Classes[p.ClassIndex].Name,
+        ClassIndex = p.ClassIndex,
+        Labels = p.Labels.Select(l => new ManifestLabel(Classes[l.ClassIndex].Name, l.Weight)).ToList(),
+        Strategy = p.Strategy.Name(),
+        Sources = p.Sources.Select(s => s).ToList(),
+        Phi = p.Phi,
+        Suffix = p.Suffix,
+        SplitRatio = p.SplitRatio,
+        Strength = p.Strength,
+        Prompt = PromptFor(p, null),
+        SuffixPrompt = p.Suffix is null ? null : PromptFor(p, p.Suffix),
+        Seed = p.Seed,
+        Steps = _options.Generation.Steps,
+        Guidance = _options.Generation.GuidanceScale,
+    };
+
+    /// <summary>A file-system-safe, collision-free folder name: the class index plus the name's safe characters.</summary>
+    internal static string SafeFolderName(int classIndex, string name)
+    {
+        var safe = new string(name.Select(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' ? ch : '_').ToArray());
+        if (safe.Length > 60) safe = safe[..60];
+        return $"{classIndex:D4}-{safe}";
+    }
+
+    Tensor Decode(LabeledImage image)
+    {
+        byte[] bytes;
+        try { bytes = image.ReadBytes(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new ImageDecodeException(image.Id, $"cannot be read ({e.Message}).", e); }
+        using var bitmap = ImageCodec.Decode(bytes, image.Id, Resolution);
+        return ImageCodec.ToTensor(bitmap, Resolution);
+    }
+
+    sealed record Fingerprint(string Images, string Options, string Model);
+
+    void CheckFingerprint(IReadOnlyList<LabeledImage> images)
+    {
+        var hash = SHA256.Create();
+        foreach (var image in images.OrderBy(i => i.Id, StringComparer.Ordinal))
+        {
+            var name = Encoding.UTF8.GetBytes(image.Id + "\n" + image.Label + "\n");
+            hash.TransformBlock(name, 0, name.Length, null, 0);
+            var content = SHA256.HashData(image.ReadBytes());
+            hash.TransformBlock(content, 0, content.Length, null, 0);
+        }
+        hash.TransformFinalBlock([], 0, 0);
+        var o = _options;
+        var current = new Fingerprint(
+            Convert.ToHexString(hash.Hash!),
+            JsonSerializer.Serialize(new { o.Metaclass, Strategy = o.Strategy.Name(), o.ConceptOptions, o.Inversion, Resolution, o.Seed, o.PretrainedConceptsFolder }),
+            _sd.Source + "|" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(_sd.Unet.Config.ToJson()))));
+        string path = Path.Combine(_work, "fit.json");
+        if (File.Exists(path))
+        {
+            var previous = JsonSerializer.Deserialize<Fingerprint>(File.ReadAllText(path));
+            if (previous is not null && previous != current)
+            {
+                string what = previous.Images != current.Images ? "different images" : previous.Options != current.Options ? "different options" : "a different model";
+                throw new InvalidOperationException($"The work folder {_work} holds a run made with {what}. Use a new work folder (or delete this one) to start over.");
+            }
+        }
+        Directory.CreateDirectory(_work);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(current));
+    }
+
+    public void Dispose()
+    {
+        _appliedLora?.Dispose();
+        _lock.Dispose();
+    }
+
+    sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+}
