@@ -22,7 +22,7 @@ public sealed record PretrainOptions
     public double VaeLearningRate { get; init; } = 1e-3;
     /// <summary>Weight of the KL term (SD's VAE uses 1e-6): keeps latents near N(0, I) without blurring.</summary>
     public double VaeKlWeight { get; init; } = 1e-6;
-    public int UNetSteps { get; init; } = 9000;
+    public int UNetSteps { get; init; } = 5000;
     public double UNetLearningRate { get; init; } = 3e-4;
     /// <summary>Fraction of captions dropped to "" so classifier-free guidance has an unconditional model to lean on.</summary>
     public double CaptionDropout { get; init; } = 0.1;
@@ -209,6 +209,8 @@ public sealed class TinyPretrainer(PretrainOptions options)
     /// <summary>Every stage in order, then the diffusers folder in fp16 (what is committed under models/).</summary>
     public StableDiffusion Run(string outputFolder, IProgress<PretrainProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        // Two runs on one work folder would overwrite each other's checkpoints.
+        using var workLock = DiffII.Storage.WorkFolderLock.Acquire(options.WorkFolder);
         var vae = TrainVae(progress, cancellationToken);
         var sd = TrainUNet(vae, progress, cancellationToken);
         sd.SaveDiffusersFolder(outputFolder, ScalarType.Float16);
