@@ -214,6 +214,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
         var vae = TrainVae(progress, cancellationToken);
         var sd = TrainUNet(vae, progress, cancellationToken);
         sd.SaveDiffusersFolder(outputFolder, ScalarType.Float16);
+        TinyModelCard.Write(sd, outputFolder, options, options.FashionMnistFolder);
         return sd;
     }
 
