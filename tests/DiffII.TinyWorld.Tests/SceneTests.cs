@@ -95,7 +95,8 @@ public class SceneTests
         finally { Directory.Delete(dir, true); }
     }
 
-    static void WriteIdx(string path, int magic, int[] dims, byte[] data)
+    /// <summary>Writes a gzipped IDX file (the Fashion-MNIST format).</summary>
+    internal static void WriteIdx(string path, int magic, int[] dims, byte[] data)
     {
         using var gz = new GZipStream(File.Create(path), CompressionLevel.Fastest);
         Span<byte> word = stackalloc byte[4];

@@ -249,7 +249,8 @@ public sealed class SafeTensorsFile : IDisposable
         _ => throw new SafeTensorsException($"Unsupported safetensors dtype '{dtype}'."),
     };
 
-    static string ToFileDType(ScalarType type, string key) => type switch
+    /// <summary>The safetensors dtype name of a TorchSharp dtype; the error names the tensor.</summary>
+    internal static string ToFileDType(ScalarType type, string key) => type switch
     {
         ScalarType.Float64 => "F64",
         ScalarType.Float32 => "F32",

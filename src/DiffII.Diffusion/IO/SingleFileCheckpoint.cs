@@ -304,7 +304,7 @@ public sealed class SingleFileCheckpoint : IDisposable
                 long bytes = ordered[i].Shape.Aggregate(1L, (a, b) => a * b) * ElementSize(dtypes[i]);
                 offsets[i + 1] = offsets[i] + bytes;
                 json.WriteStartObject(ordered[i].Key);
-                json.WriteString("dtype", FileDType(dtypes[i], ordered[i].Key));
+                json.WriteString("dtype", SafeTensorsFile.ToFileDType(dtypes[i], ordered[i].Key));
                 json.WriteStartArray("shape");
                 foreach (long d in ordered[i].Shape) json.WriteNumberValue(d);
                 json.WriteEndArray();
@@ -353,21 +353,6 @@ public sealed class SingleFileCheckpoint : IDisposable
             throw;
         }
     }
-
-    static string FileDType(ScalarType type, string key) => type switch
-    {
-        ScalarType.Float64 => "F64",
-        ScalarType.Float32 => "F32",
-        ScalarType.Float16 => "F16",
-        ScalarType.BFloat16 => "BF16",
-        ScalarType.Int64 => "I64",
-        ScalarType.Int32 => "I32",
-        ScalarType.Int16 => "I16",
-        ScalarType.Int8 => "I8",
-        ScalarType.Byte => "U8",
-        ScalarType.Bool => "BOOL",
-        _ => throw new ArgumentException($"Tensor '{key}' has dtype {type}, which safetensors cannot store."),
-    };
 
     static int ElementSize(ScalarType type) => type switch
     {

@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Compression;
 using DiffII.TinyWorld.Pretraining;
 using static TorchSharp.torch;
 
@@ -22,18 +20,9 @@ public sealed class TinyPretrainerTests : IDisposable
             int x0 = random.Next(4, 12), y0 = random.Next(4, 12), w = random.Next(8, 14), h = random.Next(8, 14);
             for (int y = y0; y < y0 + h; y++) for (int x = x0; x < x0 + w; x++) pixels[i * 784 + y * 28 + x] = (byte)random.Next(120, 256);
         }
-        Write(Path.Combine(dir, "train-images-idx3-ubyte.gz"), 0x803, [20, 28, 28], pixels);
-        Write(Path.Combine(dir, "train-labels-idx1-ubyte.gz"), 0x801, [20], Enumerable.Range(0, 20).Select(i => (byte)(i % 10)).ToArray());
+        SceneTests.WriteIdx(Path.Combine(dir, "train-images-idx3-ubyte.gz"), 0x803, [20, 28, 28], pixels);
+        SceneTests.WriteIdx(Path.Combine(dir, "train-labels-idx1-ubyte.gz"), 0x801, [20], Enumerable.Range(0, 20).Select(i => (byte)(i % 10)).ToArray());
         return dir;
-    }
-
-    static void Write(string path, int magic, int[] dims, byte[] data)
-    {
-        using var gz = new GZipStream(File.Create(path), CompressionLevel.Fastest);
-        Span<byte> word = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(word, magic); gz.Write(word);
-        foreach (var d in dims) { BinaryPrimitives.WriteInt32BigEndian(word, d); gz.Write(word); }
-        gz.Write(data);
     }
 
     PretrainOptions Options(string work, string data, int steps) => new()
