@@ -1,5 +1,3 @@
-using System.Buffers.Binary;
-using System.IO.Compression;
 using SkiaSharp;
 
 namespace DiffII.TinyWorld.Tests;
@@ -80,28 +78,18 @@ public class SceneTests
         string dir = Directory.CreateTempSubdirectory("diffii-fmnist-").FullName;
         try
         {
-            WriteIdx(Path.Combine(dir, "t10k-images-idx3-ubyte.gz"), 0x803, [2, 28, 28], [.. Block(), .. new byte[784]]);
-            WriteIdx(Path.Combine(dir, "t10k-labels-idx1-ubyte.gz"), 0x801, [2], [7, 9]);
+            FashionMnistSubset.WriteIdx(Path.Combine(dir, "t10k-images-idx3-ubyte.gz"), 0x803, [2, 28, 28], [.. Block(), .. new byte[784]]);
+            FashionMnistSubset.WriteIdx(Path.Combine(dir, "t10k-labels-idx1-ubyte.gz"), 0x801, [2], [7, 9]);
             var set = FashionMnist.Load(FashionMnistSplit.Test, dir);
             Assert.Equal(2, set.Count);
             Assert.Equal(255, set.Item(0)[6 * 28 + 8]);
             Assert.Equal(9, set.Labels[1]);
 
-            WriteIdx(Path.Combine(dir, "t10k-labels-idx1-ubyte.gz"), 0x801, [3], [7, 9, 1]);
+            FashionMnistSubset.WriteIdx(Path.Combine(dir, "t10k-labels-idx1-ubyte.gz"), 0x801, [3], [7, 9, 1]);
             Assert.Contains("3 labels for 2 images", Assert.Throws<InvalidDataException>(() => FashionMnist.Load(FashionMnistSplit.Test, dir)).Message);
             var missing = Assert.Throws<FileNotFoundException>(() => FashionMnist.Load(FashionMnistSplit.Train, dir));
             Assert.Contains("apt-get install dataset-fashion-mnist", missing.Message);
         }
         finally { Directory.Delete(dir, true); }
-    }
-
-    /// <summary>Writes a gzipped IDX file (the Fashion-MNIST format).</summary>
-    internal static void WriteIdx(string path, int magic, int[] dims, byte[] data)
-    {
-        using var gz = new GZipStream(File.Create(path), CompressionLevel.Fastest);
-        Span<byte> word = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(word, magic); gz.Write(word);
-        foreach (var d in dims) { BinaryPrimitives.WriteInt32BigEndian(word, d); gz.Write(word); }
-        gz.Write(data);
     }
 }

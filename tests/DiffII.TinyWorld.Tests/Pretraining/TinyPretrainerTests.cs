@@ -20,8 +20,8 @@ public sealed class TinyPretrainerTests : IDisposable
             int x0 = random.Next(4, 12), y0 = random.Next(4, 12), w = random.Next(8, 14), h = random.Next(8, 14);
             for (int y = y0; y < y0 + h; y++) for (int x = x0; x < x0 + w; x++) pixels[i * 784 + y * 28 + x] = (byte)random.Next(120, 256);
         }
-        SceneTests.WriteIdx(Path.Combine(dir, "train-images-idx3-ubyte.gz"), 0x803, [20, 28, 28], pixels);
-        SceneTests.WriteIdx(Path.Combine(dir, "train-labels-idx1-ubyte.gz"), 0x801, [20], Enumerable.Range(0, 20).Select(i => (byte)(i % 10)).ToArray());
+        FashionMnistSubset.WriteIdx(Path.Combine(dir, "train-images-idx3-ubyte.gz"), 0x803, [20, 28, 28], pixels);
+        FashionMnistSubset.WriteIdx(Path.Combine(dir, "train-labels-idx1-ubyte.gz"), 0x801, [20], Enumerable.Range(0, 20).Select(i => (byte)(i % 10)).ToArray());
         return dir;
     }
 
