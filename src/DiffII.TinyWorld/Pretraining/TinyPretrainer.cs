@@ -18,7 +18,7 @@ public sealed record PretrainOptions
     public required string WorkFolder { get; init; }
     public long Seed { get; init; } = 20261125;
     public int BatchSize { get; init; } = 48;
-    public int VaeSteps { get; init; } = 2500;
+    public int VaeSteps { get; init; } = 1250;
     public double VaeLearningRate { get; init; } = 1e-3;
     /// <summary>Weight of the KL term (SD's VAE uses 1e-6): keeps latents near N(0, I) without blurring.</summary>
     public double VaeKlWeight { get; init; } = 1e-6;
