@@ -189,6 +189,12 @@ public sealed class DiffIIAugmentTests(TinyAugment tiny)
         var error = Assert.Throws<NotSupportedException>(() => ml.Model.Save(model, tiny.Train.Schema, Path.Combine(tiny.Root, "full.zip")));
         Assert.Contains("TransformerScope.Training", error.Message);
         Assert.Contains("GetModelFor(TransformerScope.Scoring)", error.Message);
+        // TrainingOnly() is the same scope, as a chain to append to: its transforms add rows only when asked for the training scope.
+        var alone = augment.TrainingOnly().Fit(tiny.Train);
+        Assert.Equal(5, alone.Transform(tiny.Train).GetRowCount());
+        Assert.Equal(15, alone.Transform(tiny.Train, TransformerScope.Training).GetRowCount());
+        Assert.Empty(alone.GetModelFor(TransformerScope.Scoring));
+
         var mapper = Assert.Throws<NotSupportedException>(() => tiny.PathFit.GetRowToRowMapper(tiny.Train.Schema));
         Assert.Contains("TransformerScope.Training", mapper.Message);
         Assert.False(((ITransformer)model).IsRowToRowMapper);
