@@ -1,0 +1,72 @@
+using DiffII.Augmentation;
+using DiffII.Diffusion.Pipelines;
+using DiffII.MLNet.Data;
+using Microsoft.ML;
+
+namespace DiffII.MLNet;
+
+/// <summary><c>mlContext.Transforms.DiffIIAugment(...)</c> and <c>mlContext.Data.ReplacementMixing(...)</c>.</summary>
+public static class DiffIICatalog
+{
+    /// <summary>
+    /// Diff-II augmentation: appends synthetic rows of every class. Append it with <see cref="Microsoft.ML.Data.TransformerScope.Training"/>
+    /// (or use <see cref="DiffIIAugmentEstimator.TrainingOnly"/>) so scoring models leave it out.
+    /// </summary>
+    public static DiffIIAugmentEstimator DiffIIAugment(this TransformsCatalog catalog, DiffIIAugmentOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new DiffIIAugmentEstimator(options);
+    }
+
+    /// <summary>Diff-II augmentation with a generator loaded from <paramref name="generatorPath"/> (a diffusers folder or checkpoint) on <paramref name="device"/>.</summary>
+    /// <param name="expansionRate">Synthetic images per real image of each class (the paper: 5).</param>
+    /// <param name="suffixes">Prompt suffixes for the first denoising stage; with none, the split ratio is 0 (no suffix stage).</param>
+    /// <param name="imageFolder">The folder relative image paths resolve against.</param>
+    /// <param name="cacheFolder">The work folder; a hashed folder under the temp folder when null (see <see cref="DiffIIAugmentOptions.CacheFolder"/>).</param>
+    public static DiffIIAugmentEstimator DiffIIAugment(this TransformsCatalog catalog, string labelColumnName, string imageColumnName,
+        string generatorPath, string metaclass, double expansionRate = 5, Strategy strategy = Strategy.DiffII, IReadOnlyList<string>? suffixes = null,
+        string? imageFolder = null, string? cacheFolder = null, long seed = 0, string device = "cpu") =>
+        catalog.DiffIIAugment(Convenience(labelColumnName, imageColumnName, metaclass, expansionRate, strategy, suffixes, imageFolder, cacheFolder, seed)
+            with { GeneratorPath = generatorPath, Device = device });
+
+    /// <summary>Diff-II augmentation with an already loaded generator (used as is, not disposed).</summary>
+    /// <inheritdoc cref="DiffIIAugment(TransformsCatalog, string, string, string, string, double, Strategy, IReadOnlyList{string}?, string?, string?, long, string)"/>
+    public static DiffIIAugmentEstimator DiffIIAugment(this TransformsCatalog catalog, string labelColumnName, string imageColumnName,
+        StableDiffusion generator, string metaclass, double expansionRate = 5, Strategy strategy = Strategy.DiffII, IReadOnlyList<string>? suffixes = null,
+        string? imageFolder = null, string? cacheFolder = null, long seed = 0) =>
+        catalog.DiffIIAugment(Convenience(labelColumnName, imageColumnName, metaclass, expansionRate, strategy, suffixes, imageFolder, cacheFolder, seed)
+            with { Generator = generator });
+
+    static DiffIIAugmentOptions Convenience(string label, string image, string metaclass, double expansionRate, Strategy strategy,
+        IReadOnlyList<string>? suffixes, string? imageFolder, string? cacheFolder, long seed) => new()
+    {
+        LabelColumnName = label,
+        ImageColumnName = image,
+        Metaclass = metaclass,
+        ExpansionRate = expansionRate,
+        Strategy = strategy,
+        Suffixes = suffixes ?? [],
+        SplitRatio = suffixes is { Count: > 0 } ? 0.3 : 0,
+        ImageFolder = imageFolder,
+        CacheFolder = cacheFolder,
+        Seed = seed,
+    };
+
+    /// <summary>
+    /// The paper's replacement schedule over augmented training data: each pass yields every original row or, with
+    /// probability <paramref name="probability"/>, a synthetic row of its class instead, drawn afresh on each pass.
+    /// </summary>
+    /// <remarks>
+    /// Place it after featurising and caching (the source is read once per pass), and give the result straight to the
+    /// trainer: <c>trainer.Fit(ml.Data.ReplacementMixing(ml.Data.Cache(featurizer.Transform(augmented)), "Label"))</c>.
+    /// It works as a fresh mix per pass only for trainers that open one cursor per pass and keep no per-row state,
+    /// such as L-BFGS with one thread; SDCA and LightGBM need the passes stacked (see <c>ClassifierTrainer.ReplacementFeed</c>).
+    /// </remarks>
+    public static ReplacementMixingDataView ReplacementMixing(this DataOperationsCatalog catalog, IDataView featurisedAndCached,
+        string labelColumnName = "Label", double probability = 0.5, int seed = 0, string isSyntheticColumnName = "IsSynthetic")
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(featurisedAndCached);
+        return new ReplacementMixingDataView(featurisedAndCached, labelColumnName, isSyntheticColumnName, probability, seed);
+    }
+}
