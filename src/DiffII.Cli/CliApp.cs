@@ -58,15 +58,15 @@ public sealed class CliApp
             ProcessTerminationTimeout = null,
             EnableDefaultExceptionHandler = false,
         };
+        if (parse.CommandResult.Command == Root && parse.Action is not HelpAction && !parse.Tokens.Any(t => t.Type == System.CommandLine.Parsing.TokenType.Argument))
+        {
+            _stderr.WriteLine("diffii: a command is needed (learn, invert, generate, augment, experiment, doctor, pretrain-tiny). Run 'diffii --help'.");
+            return Usage;
+        }
         if (parse.Action is not HelpAction && parse.Errors.Count > 0)
         {
             foreach (var error in parse.Errors) _stderr.WriteLine($"diffii: {error.Message}");
             _stderr.WriteLine($"Run 'diffii {string.Join(' ', CommandPath(parse))} --help' for the options.".Replace("  ", " "));
-            return Usage;
-        }
-        if (parse.CommandResult.Command == Root && parse.Action is null)
-        {
-            _stderr.WriteLine("diffii: a command is needed (learn, invert, generate, augment, experiment, doctor, pretrain-tiny). Run 'diffii --help'.");
             return Usage;
         }
         return await parse.InvokeAsync(configuration, cancel);

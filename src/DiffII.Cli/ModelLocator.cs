@@ -47,10 +47,21 @@ public static class ModelLocator
         _ => throw new CliException($"'{text}' is not a dtype; use float32, float16 or bfloat16."),
     };
 
+    /// <summary>Parses and checks a --device value; a CUDA request on a machine or build without CUDA is refused with what to do.</summary>
+    public static Device ParseDevice(string text)
+    {
+        try { return TorchRuntime.ParseDevice(text); }
+        catch (TorchRuntimeException e) when (text.StartsWith("cuda", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new CliException($"--device {text} was requested, but CUDA is not available (this build's TorchSharp backend is {TorchRuntime.BuildBackend}, or the machine has no usable GPU driver); " +
+                                   "use --device cpu, or build with -p:TorchBackend=cuda on a machine with CUDA.", e);
+        }
+    }
+
     /// <summary>Loads the model; the device string is checked first (a CUDA request without CUDA is refused here).</summary>
     public static StableDiffusion Load(string path, string device, string dtype, string? tokenizerFolder)
     {
-        var parsedDevice = TorchRuntime.ParseDevice(device);
+        var parsedDevice = ParseDevice(device);
         var scalar = ParseDType(dtype);
         return StableDiffusion.Load(path, new StableDiffusionLoadOptions { Device = parsedDevice, DType = scalar, TokenizerFolder = tokenizerFolder });
     }

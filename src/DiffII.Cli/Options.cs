@@ -144,13 +144,15 @@ public sealed class MethodOptions
         });
     }
 
+    static string? FullPath(string? path) => string.IsNullOrWhiteSpace(path) ? null : Path.GetFullPath(path);
+
     /// <summary>What the command line sets (unset values stay null, to be filled from the saved settings).</summary>
     public RunSettings Given(ParseResult parse, GlobalOptions global) => new()
     {
-        Images = parse.GetValue(Images),
-        Csv = parse.GetValue(Csv),
-        Model = parse.GetValue(Model),
-        Tokenizer = parse.GetValue(Tokenizer),
+        Images = FullPath(parse.GetValue(Images)),
+        Csv = FullPath(parse.GetValue(Csv)),
+        Model = FullPath(parse.GetValue(Model)),
+        Tokenizer = FullPath(parse.GetValue(Tokenizer)),
         Metaclass = parse.GetValue(Metaclass),
         Strategy = parse.GetValue(Strategy) is string s ? StrategyInfo.Parse(s).Name() : null,
         Seed = parse.GetValue(global.Seed),

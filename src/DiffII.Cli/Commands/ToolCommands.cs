@@ -25,7 +25,7 @@ public static class ToolCommands
             output.Line(model is null ? $"default model: none found (pass --model, or set {ModelLocator.EnvironmentVariable})" : $"default model: {model}");
             if (device != "cpu")
             {
-                var parsed = TorchRuntime.ParseDevice(device);
+                var parsed = ModelLocator.ParseDevice(device);
                 using var y = torch.ones(2, 2, device: parsed);
                 output.Line($"{device} ok (sum of ones(2,2) = {y.sum().item<float>()})");
             }
@@ -59,7 +59,7 @@ public static class ToolCommands
                 UNetSteps = parse.GetValue(unetSteps),
                 BatchSize = parse.GetValue(batch),
                 FashionMnistFolder = parse.GetValue(fashionMnist),
-                Device = TorchRuntime.ParseDevice(parse.GetValue(app.Global.Device)!),
+                Device = ModelLocator.ParseDevice(parse.GetValue(app.Global.Device)!),
             };
             string outputFolder = Path.GetFullPath(parse.GetValue(output)!);
             cli.Track(progress =>
