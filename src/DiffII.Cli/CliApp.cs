@@ -19,6 +19,7 @@ public sealed class CliApp
     readonly TextWriter _stdout;
     readonly TextWriter _stderr;
     readonly bool _terminal;
+    readonly VersionOption _version = new();
 
     CliApp(TextWriter stdout, TextWriter stderr, bool terminal)
     {
@@ -26,7 +27,10 @@ public sealed class CliApp
         _stderr = stderr;
         _terminal = terminal;
         Global = new GlobalOptions();
-        Root = new RootCommand("diffii — Diff-II data augmentation for ML.NET: learn class concepts, invert, and generate synthetic training images.");
+        // A plain command named "diffii" rather than RootCommand, whose name would be the assembly's (DiffII.Cli) in usage lines.
+        Root = new Command("diffii", "diffii — Diff-II data augmentation for ML.NET: learn class concepts, invert, and generate synthetic training images.");
+        Root.Options.Add(new HelpOption { Recursive = true });
+        Root.Options.Add(_version);
         Global.AddTo(Root);
         Root.Subcommands.Add(AugmentCommands.Create(this, AugmentCommands.Step.Learn));
         Root.Subcommands.Add(AugmentCommands.Create(this, AugmentCommands.Step.Invert));
@@ -38,7 +42,7 @@ public sealed class CliApp
     }
 
     public GlobalOptions Global { get; }
-    public RootCommand Root { get; }
+    public Command Root { get; }
 
     /// <summary>Runs the command line <paramref name="args"/>; progress bars are drawn only when stderr is the process's terminal.</summary>
     public static Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
@@ -58,7 +62,7 @@ public sealed class CliApp
             ProcessTerminationTimeout = null,
             EnableDefaultExceptionHandler = false,
         };
-        if (parse.CommandResult.Command == Root && parse.Action is not HelpAction && !parse.Tokens.Any(t => t.Type == System.CommandLine.Parsing.TokenType.Argument))
+        if (parse.CommandResult.Command == Root && parse.Action is not HelpAction && parse.GetResult(_version) is null && !parse.Tokens.Any(t => t.Type == System.CommandLine.Parsing.TokenType.Argument))
         {
             _stderr.WriteLine("diffii: a command is needed (learn, invert, generate, augment, experiment, doctor, pretrain-tiny). Run 'diffii --help'.");
             return Usage;
@@ -72,11 +76,11 @@ public sealed class CliApp
         return await parse.InvokeAsync(configuration, cancel);
     }
 
-    static IEnumerable<string> CommandPath(ParseResult parse)
+    IEnumerable<string> CommandPath(ParseResult parse)
     {
         var names = new List<string>();
         for (var result = parse.CommandResult; result is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
-            if (result.Command is not RootCommand) names.Insert(0, result.Command.Name);
+            if (result.Command != Root) names.Insert(0, result.Command.Name);
         return names;
     }
 

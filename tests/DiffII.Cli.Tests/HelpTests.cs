@@ -15,7 +15,7 @@ public class HelpTests
         var help = await Cli.Run([command, "--help"]);
         Assert.True(help.Code == 0, help.ToString());
         Assert.Contains("Usage:", help.Stdout);
-        Assert.Contains(command, help.Stdout);
+        Assert.Contains($"diffii {command} [options]", help.Stdout);
         Assert.Contains(option, help.Stdout);
         Assert.Contains(another, help.Stdout);
         Assert.Contains("--quiet", help.Stdout); // global options show everywhere
@@ -27,9 +27,12 @@ public class HelpTests
         var help = await Cli.Run(["--help"]);
         Assert.Equal(0, help.Code);
         foreach (var command in new[] { "learn", "invert", "generate", "augment", "experiment", "doctor", "pretrain-tiny" })
-            Assert.Contains(command, help.Stdout);
+            Assert.Contains($"diffii {command} [options]", help.Stdout);
         var none = await Cli.Run([]);
         Assert.Equal(2, none.Code);
         Assert.Contains("a command is needed", none.Stderr);
+        var version = await Cli.Run(["--version"]);
+        Assert.Equal(0, version.Code);
+        Assert.StartsWith("0.", version.Stdout);
     }
 }
