@@ -67,6 +67,13 @@ public sealed class CliApp
             _stderr.WriteLine("diffii: a command is needed (learn, invert, generate, augment, experiment, doctor, pretrain-tiny). Run 'diffii --help'.");
             return Usage;
         }
+        if (parse.GetResult(_version) is not null && parse.Errors.Count == 0)
+        {
+            // VersionOption would print the entry assembly's version, which in-process (tests) is the host's.
+            _stdout.WriteLine(typeof(CliApp).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+                .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? typeof(CliApp).Assembly.GetName().Version?.ToString());
+            return Ok;
+        }
         if (parse.Action is not HelpAction && parse.Errors.Count > 0)
         {
             foreach (var error in parse.Errors) _stderr.WriteLine($"diffii: {error.Message}");
