@@ -1,100 +1,142 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.Net.Http;
+using DiffII.Cli.Commands;
 using DiffII.Diffusion.Runtime;
-using TorchSharp;
+using DiffII.Imaging;
+using DiffII.Storage;
 
 namespace DiffII.Cli;
 
-/// <summary>The diffii command line, callable in-process (tests run it this way).</summary>
-public static class CliApp
+/// <summary>
+/// The diffii command line, callable in-process: tests run it with their own writers and cancellation token.
+/// Exit codes: 0 done, 1 an error (one line on stderr), 2 a usage error, 130 stopped by Ctrl+C (resumable).
+/// </summary>
+public sealed class CliApp
 {
+    public const int Ok = 0, Failed = 1, Usage = 2, Stopped = 130;
+
+    readonly TextWriter _stdout;
+    readonly TextWriter _stderr;
+    readonly bool _terminal;
+    readonly VersionOption _version = new();
+
+    CliApp(TextWriter stdout, TextWriter stderr, bool terminal)
+    {
+        _stdout = stdout;
+        _stderr = stderr;
+        _terminal = terminal;
+        Global = new GlobalOptions();
+        // A plain command named "diffii" rather than RootCommand, whose name would be the assembly's (DiffII.Cli) in usage lines.
+        Root = new Command("diffii", "diffii — Diff-II data augmentation for ML.NET: learn class concepts, invert, and generate synthetic training images.");
+        Root.Options.Add(new HelpOption { Recursive = true });
+        Root.Options.Add(_version);
+        Global.AddTo(Root);
+        Root.Subcommands.Add(AugmentCommands.Create(this, AugmentCommands.Step.Learn));
+        Root.Subcommands.Add(AugmentCommands.Create(this, AugmentCommands.Step.Invert));
+        Root.Subcommands.Add(AugmentCommands.Create(this, AugmentCommands.Step.Generate));
+        Root.Subcommands.Add(AugmentCommands.Create(this, AugmentCommands.Step.Augment));
+        Root.Subcommands.Add(ExperimentCommand.Create(this));
+        Root.Subcommands.Add(ToolCommands.Doctor(this));
+        Root.Subcommands.Add(ToolCommands.PretrainTiny(this));
+    }
+
+    public GlobalOptions Global { get; }
+    public Command Root { get; }
+
+    /// <summary>Runs the command line <paramref name="args"/>; progress bars are drawn only when stderr is the process's terminal.</summary>
     public static Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
-        {
-            stdout.WriteLine("diffii — Diff-II data augmentation for ML.NET");
-            stdout.WriteLine();
-            stdout.WriteLine("Commands:");
-            stdout.WriteLine("  doctor     check that TorchSharp's native backend loads and report the devices");
-            stdout.WriteLine("  pretrain-tiny --work DIR --out DIR [--seed N] [--vae-steps N] [--unet-steps N] [--batch N]");
-            stdout.WriteLine("             pretrain the embedded tiny generator on Fashion-MNIST scenes (resumes from --work)");
-            stdout.WriteLine("  --version  print the version");
-            return Task.FromResult(args.Length == 0 ? 1 : 0);
-        }
-        switch (args[0])
-        {
-            case "--version":
-                stdout.WriteLine(typeof(CliApp).Assembly.GetName().Version?.ToString(3));
-                return Task.FromResult(0);
-            case "doctor":
-                return Task.FromResult(Doctor(stdout, stderr));
-            case "pretrain-tiny":
-                return Task.FromResult(PretrainTiny(args[1..], stdout, stderr, cancel));
-            default:
-                stderr.WriteLine($"diffii: unknown command '{args[0]}'. Run 'diffii --help' for the list.");
-                return Task.FromResult(2);
-        }
+        bool terminal = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
+        return new CliApp(stdout, stderr, terminal).InvokeAsync(args, cancel);
     }
 
-    static int PretrainTiny(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
+    async Task<int> InvokeAsync(string[] args, CancellationToken cancel)
     {
-        var values = new Dictionary<string, string>();
-        for (int i = 0; i + 1 < args.Length; i += 2) values[args[i]] = args[i + 1];
-        if (!values.TryGetValue("--work", out var work) || !values.TryGetValue("--out", out var output))
+        var parse = Root.Parse(args);
+        var configuration = new InvocationConfiguration
         {
-            stderr.WriteLine("diffii pretrain-tiny: --work DIR and --out DIR are required.");
-            return 2;
-        }
-        int Int(string key, int fallback) => values.TryGetValue(key, out var v) ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
-        var defaults = new DiffII.TinyWorld.Pretraining.PretrainOptions { WorkFolder = work };
-        var options = defaults with
-        {
-            Seed = Int("--seed", (int)defaults.Seed),
-            VaeSteps = Int("--vae-steps", defaults.VaeSteps),
-            UNetSteps = Int("--unet-steps", defaults.UNetSteps),
-            BatchSize = Int("--batch", defaults.BatchSize),
-            FashionMnistFolder = values.GetValueOrDefault("--fashion-mnist"),
+            Output = _stdout,
+            Error = _stderr,
+            // Program.cs owns Ctrl+C (it cancels the token once, so the running step checkpoints and stops).
+            ProcessTerminationTimeout = null,
+            EnableDefaultExceptionHandler = false,
         };
-        TorchRuntime.EnsureLoaded();
+        if (parse.CommandResult.Command == Root && parse.Action is not HelpAction && parse.GetResult(_version) is null && !parse.Tokens.Any(t => t.Type == System.CommandLine.Parsing.TokenType.Argument))
+        {
+            _stderr.WriteLine("diffii: a command is needed (learn, invert, generate, augment, experiment, doctor, pretrain-tiny). Run 'diffii --help'.");
+            return Usage;
+        }
+        if (parse.GetResult(_version) is not null && parse.Errors.Count == 0)
+        {
+            // VersionOption would print the entry assembly's version, which in-process (tests) is the host's.
+            _stdout.WriteLine(typeof(CliApp).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+                .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? typeof(CliApp).Assembly.GetName().Version?.ToString());
+            return Ok;
+        }
+        if (parse.Action is not HelpAction && parse.Errors.Count > 0)
+        {
+            foreach (var error in parse.Errors) _stderr.WriteLine($"diffii: {error.Message}");
+            _stderr.WriteLine($"Run 'diffii {string.Join(' ', CommandPath(parse))} --help' for the options.".Replace("  ", " "));
+            return Usage;
+        }
+        return await parse.InvokeAsync(configuration, cancel);
+    }
+
+    IEnumerable<string> CommandPath(ParseResult parse)
+    {
+        var names = new List<string>();
+        for (var result = parse.CommandResult; result is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
+            if (result.Command != Root) names.Insert(0, result.Command.Name);
+        return names;
+    }
+
+    /// <summary>
+    /// Runs a command body and turns what can go wrong into one line on stderr and an exit code: errors the user can
+    /// act on print their message; anything else says it is unexpected; stack traces only with --verbose.
+    /// </summary>
+    public async Task<int> Guard(ParseResult parse, string command, Func<CliOutput, Task<int>> body, CancellationToken cancel)
+    {
+        bool verbose = parse.GetValue(Global.Verbose);
+        bool json = parse.GetValue(Global.Json);
+        var output = new CliOutput(_stdout, _stderr, parse.GetValue(Global.Quiet), json, verbose, _terminal);
         try
         {
-            using var sd = new DiffII.TinyWorld.Pretraining.TinyPretrainer(options).Run(output, new SyncProgress<DiffII.TinyWorld.Pretraining.PretrainProgress>(p =>
-            {
-                if (p.Step % 25 == 0 || p.Step == p.TotalSteps)
-                    stdout.WriteLine($"{p.Stage} {p.Step}/{p.TotalSteps} loss {p.Loss:F5} elapsed {p.Elapsed:hh\\:mm\\:ss}");
-            }), cancel);
-            stdout.WriteLine($"saved {output}");
-            return 0;
+            return await body(output);
         }
-        catch (OperationCanceledException)
+        catch (Exception e) when (cancel.IsCancellationRequested && IsCancellation(e))
         {
-            stderr.WriteLine("diffii pretrain-tiny: stopped; run the same command again to resume.");
-            return 130;
+            _stderr.WriteLine($"diffii {command}: stopped; run the same command again to resume.");
+            output.Result(new { status = "stopped", command });
+            return Stopped;
         }
-        catch (FileNotFoundException e)
+        catch (Exception e)
         {
-            stderr.WriteLine($"diffii pretrain-tiny: {e.Message}");
-            return 1;
+            string? message = UserMessage(e);
+            _stderr.WriteLine(message is not null
+                ? $"diffii {command}: {message}"
+                : $"diffii {command}: unexpected error ({e.GetType().Name}): {OneLine(e.Message)}{(verbose ? "" : " (run with --verbose for details)")}");
+            if (verbose) _stderr.WriteLine(e.ToString());
+            output.Result(new { status = "error", command, error = message ?? OneLine(e.Message) });
+            return Failed;
         }
     }
 
-    sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
+    static bool IsCancellation(Exception e) =>
+        e is OperationCanceledException || (e is AggregateException a && a.InnerExceptions.All(IsCancellation)) || (e.InnerException is { } inner && IsCancellation(inner));
 
-    static int Doctor(TextWriter stdout, TextWriter stderr)
+    /// <summary>The one-line message of an error the user can act on, or null for an unexpected one.</summary>
+    internal static string? UserMessage(Exception e) => e switch
     {
-        try
-        {
-            TorchRuntime.EnsureLoaded();
-        }
-        catch (TorchRuntimeException e)
-        {
-            stderr.WriteLine($"diffii: {e.Message}");
-            return 1;
-        }
-        using var x = torch.ones(2, 2);
-        stdout.WriteLine($"TorchSharp backend: {TorchRuntime.BuildBackend}; CPU ok (sum of ones(2,2) = {x.sum().item<float>()}); " +
-                         $"threads: {torch.get_num_threads()}; CUDA available: {torch.cuda.is_available()}");
-        return 0;
-    }
+        CliException or ImageDecodeException or TorchRuntimeException or WorkFolderInUseException => OneLine(e.Message),
+        // The method's own refusals (a work folder made for other images or options, a bad argument combination).
+        InvalidOperationException or ArgumentException or InvalidDataException => OneLine(e.Message),
+        FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => OneLine(e.Message),
+        HttpRequestException => "the caption endpoint failed: " + OneLine(e.Message),
+        IOException when e.GetType() == typeof(IOException) => OneLine(e.Message),
+        DiffII.Diffusion.IO.CheckpointMismatchException => OneLine(e.Message),
+        _ => null,
+    };
+
+    static string OneLine(string text) => string.Join(' ', text.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries).Select(l => l.Trim()));
 }

@@ -1,0 +1,77 @@
+using System.CommandLine;
+using System.Diagnostics;
+using DiffII.Diffusion.Runtime;
+using DiffII.TinyWorld.Pretraining;
+using TorchSharp;
+
+namespace DiffII.Cli.Commands;
+
+/// <summary>doctor (is the native backend usable?) and pretrain-tiny (the embedded tiny generator).</summary>
+public static class ToolCommands
+{
+    public static Command Doctor(CliApp app)
+    {
+        var command = new Command("doctor", "Check that TorchSharp's native backend loads, and report the devices.");
+        command.SetAction((parse, cancel) => app.Guard(parse, "doctor", output =>
+        {
+            TorchRuntime.EnsureLoaded();
+            string device = parse.GetValue(app.Global.Device)!;
+            using var x = torch.ones(2, 2);
+            float sum = x.sum().item<float>();
+            bool cuda = torch.cuda.is_available();
+            output.Line($"TorchSharp backend: {TorchRuntime.BuildBackend}; CPU ok (sum of ones(2,2) = {sum}); threads: {torch.get_num_threads()}; CUDA available: {cuda}");
+            string? model = null;
+            try { model = RunPreparation.ResolveModel(new RunSettings()); } catch (CliException) { }
+            output.Line(model is null ? $"default model: none found (pass --model, or set {ModelLocator.EnvironmentVariable})" : $"default model: {model}");
+            if (device != "cpu")
+            {
+                var parsed = ModelLocator.ParseDevice(device);
+                using var y = torch.ones(2, 2, device: parsed);
+                output.Line($"{device} ok (sum of ones(2,2) = {y.sum().item<float>()})");
+            }
+            output.Result(new { status = "ok", command = "doctor", backend = TorchRuntime.BuildBackend, cpuSum = sum, threads = torch.get_num_threads(), cudaAvailable = cuda, defaultModel = model });
+            return Task.FromResult(CliApp.Ok);
+        }, cancel));
+        return command;
+    }
+
+    public static Command PretrainTiny(CliApp app)
+    {
+        var defaults = new PretrainOptions { WorkFolder = "" };
+        var work = new Option<string>("--work", "-w") { Description = "Work folder for checkpoints (a rerun resumes there).", Required = true, HelpName = "DIR" };
+        var output = new Option<string>("--out", "-o") { Description = "Where the diffusers folder (fp16) is written.", Required = true, HelpName = "DIR" };
+        var vaeSteps = new Option<int>("--vae-steps") { Description = "VAE training steps.", DefaultValueFactory = _ => defaults.VaeSteps, HelpName = "N" };
+        var unetSteps = new Option<int>("--unet-steps") { Description = "U-Net (+ text encoder) training steps.", DefaultValueFactory = _ => defaults.UNetSteps, HelpName = "N" };
+        var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => defaults.BatchSize, HelpName = "N" };
+        var fashionMnist = new Option<string?>("--fashion-mnist") { Description = "Folder with the Fashion-MNIST files (default: the shared data folder).", HelpName = "DIR" };
+        var command = new Command("pretrain-tiny", "Pretrain the embedded tiny generator on Fashion-MNIST scenes (resumes from --work).")
+        {
+            work, output, vaeSteps, unetSteps, batch, fashionMnist,
+        };
+        command.SetAction((parse, cancel) => app.Guard(parse, "pretrain-tiny", cli =>
+        {
+            var clock = Stopwatch.StartNew();
+            var options = new PretrainOptions
+            {
+                WorkFolder = Path.GetFullPath(parse.GetValue(work)!),
+                Seed = parse.GetValue(app.Global.Seed) ?? defaults.Seed,
+                VaeSteps = parse.GetValue(vaeSteps),
+                UNetSteps = parse.GetValue(unetSteps),
+                BatchSize = parse.GetValue(batch),
+                FashionMnistFolder = parse.GetValue(fashionMnist),
+                Device = ModelLocator.ParseDevice(parse.GetValue(app.Global.Device)!),
+            };
+            string outputFolder = Path.GetFullPath(parse.GetValue(output)!);
+            cli.Track(progress =>
+            {
+                using var sd = new TinyPretrainer(options).Run(outputFolder,
+                    new MethodRun.Adapter<PretrainProgress>(p => progress.Report(new StepProgress(p.Stage, p.Step, p.TotalSteps, p.Loss))), cancel);
+                return 0;
+            });
+            cli.Line($"saved {outputFolder}");
+            cli.Result(new { status = "ok", command = "pretrain-tiny", output = outputFolder, seconds = Math.Round(clock.Elapsed.TotalSeconds, 2) });
+            return Task.FromResult(CliApp.Ok);
+        }, cancel));
+        return command;
+    }
+}
