@@ -108,6 +108,37 @@ public sealed class DiffIIAugmenter : IDisposable
     /// </summary>
     public void Fit(IReadOnlyList<LabeledImage> images, IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        var clock = Stopwatch.StartNew();
+        Prepare(images);
+        try
+        {
+            EnsureConcepts(progress, clock, cancellationToken);
+            EnsurePool(progress, clock, cancellationToken);
+        }
+        finally { ReleaseDecoded(); }
+    }
+
+    /// <summary>Step 1 alone (for tools that run the steps one by one): the concepts, learned or loaded, applied to the model.</summary>
+    public void LearnConcepts(IReadOnlyList<LabeledImage> images, IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        Prepare(images);
+        try { EnsureConcepts(progress, clock, cancellationToken); }
+        finally { ReleaseDecoded(); }
+    }
+
+    readonly Dictionary<string, Tensor> _decoded = [];
+
+    Tensor Image(string id) => _decoded.TryGetValue(id, out var t) ? t : _decoded[id] = Decode(_images![id]);
+
+    void ReleaseDecoded()
+    {
+        foreach (var t in _decoded.Values) t.Dispose();
+        _decoded.Clear();
+    }
+
+    void Prepare(IReadOnlyList<LabeledImage> images)
+    {
         var duplicate = images.GroupBy(i => i.Id).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw new ArgumentException($"Image id '{duplicate.Key}' appears {duplicate.Count()} times; ids must be unique.");
         if (images.Count == 0) throw new ArgumentException("There are no training images.");
@@ -116,42 +147,43 @@ public sealed class DiffIIAugmenter : IDisposable
             .Select(g => new ClassImages(g.Key, g.Select(i => i.Id).Order(StringComparer.Ordinal).ToList())).ToList();
         CheckFingerprint(images);
         AtomicFile.CleanUp(_work);
+    }
 
-        var clock = Stopwatch.StartNew();
-        var tensors = new Dictionary<string, Tensor>();
-        Tensor Image(string id) => tensors.TryGetValue(id, out var t) ? t : tensors[id] = Decode(_images[id]);
-
-        if (_options.Strategy.NeedsTokens())
+    void EnsureConcepts(IProgress<AugmentationProgress>? progress, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        if (!_options.Strategy.NeedsTokens() || _concepts is not null) return;
+        string key = ConceptsKey;
+        CheckStage("concepts", _fingerprint!.Concepts, key, f => f with { Concepts = key });
+        string conceptsFolder = Path.Combine(_work, "concepts");
+        if (_options.PretrainedConceptsFolder is not null)
+            _concepts = LearnedConcepts.Load(_options.PretrainedConceptsFolder);
+        else if (LearnedConcepts.Exists(conceptsFolder))
+            _concepts = LearnedConcepts.Load(conceptsFolder);
+        else
         {
-            string conceptsFolder = Path.Combine(_work, "concepts");
-            if (_options.PretrainedConceptsFolder is not null)
-                _concepts = LearnedConcepts.Load(_options.PretrainedConceptsFolder);
-            else if (LearnedConcepts.Exists(conceptsFolder))
-                _concepts = LearnedConcepts.Load(conceptsFolder);
-            else
-            {
-                var byClass = _classes.Select(c => (IReadOnlyList<Tensor>)c.ImageIds.Select(Image).ToList()).ToList();
-                var conceptProgress = progress is null ? null : new SyncProgress<ConceptProgress>(p =>
-                    progress.Report(new AugmentationProgress("learn", p.Step, p.TotalSteps, p.Loss, clock.Elapsed)));
-                _concepts = ConceptLearner.Learn(_sd, _classes.Select(c => c.Name).ToList(), byClass, _options.ConceptOptions, _work, conceptProgress, cancellationToken);
-                _concepts.Save(conceptsFolder);
-                // Training left the LoRA attached as live adapters; the generation path merges it instead.
-                foreach (var (_, attention) in _sd.Unet.Attentions()) attention.Adapters = null;
-            }
-            if (_concepts.ClassNames.Count != _classes.Count || !_concepts.ClassNames.SequenceEqual(_classes.Select(c => c.Name)))
-                throw new InvalidOperationException($"The concepts are for classes [{string.Join(", ", _concepts.ClassNames)}], but the images have [{string.Join(", ", _classes.Select(c => c.Name))}].");
-            _appliedLora = _concepts.ApplyTo(_sd, mergeLora: true);
+            var byClass = _classes!.Select(c => (IReadOnlyList<Tensor>)c.ImageIds.Select(Image).ToList()).ToList();
+            var conceptProgress = progress is null ? null : new SyncProgress<ConceptProgress>(p =>
+                progress.Report(new AugmentationProgress("learn", p.Step, p.TotalSteps, p.Loss, clock.Elapsed)));
+            _concepts = ConceptLearner.Learn(_sd, _classes!.Select(c => c.Name).ToList(), byClass, _options.ConceptOptions, _work, conceptProgress, cancellationToken);
+            _concepts.Save(conceptsFolder);
+            // Training left the LoRA attached as live adapters; the generation path merges it instead.
+            foreach (var (_, attention) in _sd.Unet.Attentions()) attention.Adapters = null;
         }
+        if (!_concepts.ClassNames.SequenceEqual(_classes!.Select(c => c.Name)))
+            throw new InvalidOperationException($"The concepts are for classes [{string.Join(", ", _concepts.ClassNames)}], but the images have [{string.Join(", ", _classes!.Select(c => c.Name))}].");
+        _appliedLora = _concepts.ApplyTo(_sd, mergeLora: true);
+    }
 
-        if (_options.Strategy.NeedsInversions())
-        {
-            var inputs = _classes.SelectMany((c, ci) => c.ImageIds.Select(id => new InversionInput(id, ci, Image(id)))).ToList();
-            var prompts = Enumerable.Range(0, _classes.Count).Select(c => _concepts!.Prompt(c)).ToList();
-            var poolProgress = progress is null ? null : new SyncProgress<InversionProgress>(p =>
-                progress.Report(new AugmentationProgress("invert", p.InversionsDone, p.InversionCount, null, clock.Elapsed)));
-            _pool = InversionPool.Build(_sd, prompts, inputs, _options.Inversion, Path.Combine(_work, "inversions"), poolProgress, cancellationToken);
-        }
-        foreach (var t in tensors.Values) t.Dispose();
+    void EnsurePool(IProgress<AugmentationProgress>? progress, Stopwatch clock, CancellationToken cancellationToken)
+    {
+        if (!_options.Strategy.NeedsInversions() || _pool is not null) return;
+        string key = InversionKey;
+        CheckStage("inversions", _fingerprint!.Inversion, key, f => f with { Inversion = key });
+        var inputs = _classes!.SelectMany((c, ci) => c.ImageIds.Select(id => new InversionInput(id, ci, Image(id)))).ToList();
+        var prompts = Enumerable.Range(0, _classes!.Count).Select(c => _concepts!.Prompt(c)).ToList();
+        var poolProgress = progress is null ? null : new SyncProgress<InversionProgress>(p =>
+            progress.Report(new AugmentationProgress("invert", p.InversionsDone, p.InversionCount, null, clock.Elapsed)));
+        _pool = InversionPool.Build(_sd, prompts, inputs, _options.Inversion, Path.Combine(_work, "inversions"), poolProgress, cancellationToken);
     }
 
     /// <summary>The plan of every synthetic image of this run (available after <see cref="Fit"/>).</summary>
@@ -291,7 +323,17 @@ public sealed class DiffIIAugmenter : IDisposable
         return ImageCodec.ToTensor(bitmap, Resolution);
     }
 
-    sealed record Fingerprint(string Images, string Options, string Model);
+    /// <summary>
+    /// What the work folder's cached results were made from, stage by stage: the images and the model, then the
+    /// concept options, then the inversion options. A stage's cache is reused only under the same inputs.
+    /// </summary>
+    sealed record Fingerprint(string Images, string Model, string? Concepts = null, string? Inversion = null);
+
+    Fingerprint? _fingerprint;
+    string FingerprintPath => Path.Combine(_work, "fit.json");
+
+    string ConceptsKey => JsonSerializer.Serialize(new { _options.Metaclass, Concepts = _options.ConceptOptions, Resolution, _options.PretrainedConceptsFolder });
+    string InversionKey => JsonSerializer.Serialize(new { Concepts = ConceptsKey, _options.Inversion });
 
     void CheckFingerprint(IReadOnlyList<LabeledImage> images)
     {
@@ -304,23 +346,31 @@ public sealed class DiffIIAugmenter : IDisposable
             hash.TransformBlock(content, 0, content.Length, null, 0);
         }
         hash.TransformFinalBlock([], 0, 0);
-        var o = _options;
-        var current = new Fingerprint(
-            Convert.ToHexString(hash.Hash!),
-            JsonSerializer.Serialize(new { o.Metaclass, Strategy = o.Strategy.Name(), o.ConceptOptions, o.Inversion, Resolution, o.Seed, o.PretrainedConceptsFolder }),
-            _sd.Source + "|" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(_sd.Unet.Config.ToJson()))));
-        string path = Path.Combine(_work, "fit.json");
-        if (File.Exists(path))
+        string imagesKey = Convert.ToHexString(hash.Hash!);
+        string modelKey = _sd.Source + "|" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(_sd.Unet.Config.ToJson())));
+        var previous = File.Exists(FingerprintPath) ? JsonSerializer.Deserialize<Fingerprint>(File.ReadAllText(FingerprintPath)) : null;
+        if (previous is not null && (previous.Images != imagesKey || previous.Model != modelKey))
         {
-            var previous = JsonSerializer.Deserialize<Fingerprint>(File.ReadAllText(path));
-            if (previous is not null && previous != current)
-            {
-                string what = previous.Images != current.Images ? "different images" : previous.Options != current.Options ? "different options" : "a different model";
-                throw new InvalidOperationException($"The work folder {_work} holds a run made with {what}. Use a new work folder (or delete this one) to start over.");
-            }
+            string what = previous.Images != imagesKey ? "different images" : "a different model";
+            throw new InvalidOperationException($"The work folder {_work} holds a run made with {what}. Use a new work folder (or delete this one) to start over.");
         }
+        _fingerprint = previous ?? new Fingerprint(imagesKey, modelKey);
+        SaveFingerprint();
+    }
+
+    /// <summary>Refuses a stage's cache made under other options; otherwise records this stage's options.</summary>
+    void CheckStage(string stage, string? recorded, string current, Func<Fingerprint, Fingerprint> record)
+    {
+        if (recorded is not null && recorded != current)
+            throw new InvalidOperationException($"The work folder {_work} holds {stage} made with different options. Use a new work folder (or delete this one) to start over.");
+        _fingerprint = record(_fingerprint!);
+        SaveFingerprint();
+    }
+
+    void SaveFingerprint()
+    {
         Directory.CreateDirectory(_work);
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(current));
+        AtomicFile.WriteAllText(FingerprintPath, JsonSerializer.Serialize(_fingerprint));
     }
 
     public void Dispose()

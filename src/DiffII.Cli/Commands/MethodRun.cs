@@ -83,29 +83,16 @@ public static class MethodRun
     public static bool Learn(CliOutput output, ResolvedRun run, string device, string dtype, CancellationToken cancel)
     {
         if (!run.Strategy.NeedsTokens()) return false;
-        using var workLock = WorkFolderLock.Acquire(run.Work);
-        string folder = Path.Combine(run.Work, ConceptsFolder);
-        if (LearnedConcepts.Exists(folder)) return false;
+        if (LearnedConcepts.Exists(Path.Combine(run.Work, ConceptsFolder))) return false;
         using var sd = LoadModel(output, run, device, dtype);
-        var classes = run.Images.Images.GroupBy(i => i.Label).OrderBy(g => g.Key, StringComparer.Ordinal).ToList();
-        var tensors = new List<Tensor>();
-        try
+        // Suffixes play no part in step 1 (nor in the work folder's fingerprint).
+        using var augmenter = new DiffIIAugmenter(sd, run.Options([]), run.Work);
+        output.Track(progress =>
         {
-            var byClass = classes.Select(g => (IReadOnlyList<Tensor>)g.OrderBy(i => i.Id, StringComparer.Ordinal).Select(i =>
-            {
-                using var bitmap = ImageCodec.Decode(i.ReadBytes(), run.Images.PathOf(i.Id), sd.ImageSize);
-                var t = ImageCodec.ToTensor(bitmap, sd.ImageSize);
-                tensors.Add(t);
-                return t;
-            }).ToList()).ToList();
-            var concepts = output.Track(progress => ConceptLearner.Learn(sd, classes.Select(c => c.Key).ToList(), byClass, run.Concepts, run.Work,
-                new Adapter<ConceptProgress>(p => progress.Report(new StepProgress("learning concepts", p.Step, p.TotalSteps, p.Loss))), cancel));
-            concepts.Save(folder);
-        }
-        finally
-        {
-            foreach (var t in tensors) t.Dispose();
-        }
+            augmenter.LearnConcepts(run.Images.Images,
+                new Adapter<AugmentationProgress>(p => progress.Report(new StepProgress(StageName(p.Stage), p.Done, p.Total, p.Loss))), cancel);
+            return true;
+        });
         return true;
     }
 
