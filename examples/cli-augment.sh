@@ -30,9 +30,10 @@ diffii() { dotnet run --project "$repo/src/DiffII.Cli" -c Release -- "$@"; }
 dotnet build "$repo/src/DiffII.Cli" -c Release -v quiet
 
 # shellcheck disable=SC2086  # DIFFII_ARGS is split into options on purpose
-diffii augment --images "$images" --metaclass "$metaclass" --model "$model" --out "$out/augment" --expansion 5 ${DIFFII_ARGS:-}
+diffii augment --images "$images" --metaclass "$metaclass" --model "$model" --work "$out/augment" --expansion 5 ${DIFFII_ARGS:-}
 
 # shellcheck disable=SC2086
-diffii experiment --images "$images" --metaclass "$metaclass" --model "$model" --out "$out/experiment" --expansion 5 ${DIFFII_ARGS:-}
+diffii experiment --images "$images" --metaclass "$metaclass" --model "$model" --work "$out/experiment" --expansion 5 \
+  --out "$out/experiment/model.zip" ${DIFFII_ARGS:-}
 
-echo "Synthetic images and manifest: $out/augment; comparison report: $out/experiment"
+echo "Synthetic images and manifest: $out/augment; comparison report: $out/experiment/report/report.md"
