@@ -151,8 +151,9 @@ public sealed class TinyPretrainer(PretrainOptions options)
         var schedule = new NoiseSchedule(DDIMSchedulerConfig.FromJson(TinyModelConfigs.SchedulerJson));
         vae.Freeze();
 
-        var both = new ModuleList<nn.Module>(unet, text);
-        var optimizer = optim.AdamW(both.parameters(), lr: options.UNetLearningRate, beta1: 0.9, beta2: 0.999, weight_decay: 1e-2);
+        // (A ModuleList built around existing modules reports no parameters in TorchSharp 0.107: list them directly.)
+        var trainable = unet.parameters().Concat(text.parameters()).ToList();
+        var optimizer = optim.AdamW(trainable, lr: options.UNetLearningRate, beta1: 0.9, beta2: 0.999, weight_decay: 1e-2);
         var checkpoint = new TrainingCheckpoint(options.WorkFolder, "unet");
         var extras = new Dictionary<string, nn.Module> { ["text"] = text, ["ema"] = ema };
         var state = checkpoint.TryLoad(unet, optimizer, extras) ?? new StageState(0, []);
@@ -189,7 +190,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
             var states = text.forward(tokenizer.EncodeBatch(captions, _device));
             var loss = nn.functional.mse_loss(unet.forward(noisy, timesteps, states), noise);
             loss.backward();
-            nn.utils.clip_grad_norm_(both.parameters(), 1.0);
+            nn.utils.clip_grad_norm_(trainable, 1.0);
             optimizer.step();
             UpdateEma(unet, ema, Math.Min(options.EmaDecay, (1.0 + step) / (10.0 + step)));
 

@@ -1,4 +1,5 @@
 using DiffII.TinyWorld.Pretraining;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace DiffII.TinyWorld.Tests.Pretraining;
@@ -50,6 +51,31 @@ public sealed class TinyPretrainerTests : IDisposable
         // A finished stage is not redone.
         var again = new TinyPretrainer(Options("b", data, 6)).TrainVae(new SyncProgress(_ => Assert.Fail("no step should run")));
         Assert.Equal(resumed.ScalingFactor, again.ScalingFactor);
+    }
+
+    [Fact]
+    public void UNetStage_TrainsTheUNetAndTextEncoder_AndResumesExactly()
+    {
+        string data = FakeFashionMnist();
+        PretrainOptions Stage2(string work) => Options(work, data, 2) with { UNetSteps = 6, CheckpointEvery = 3 };
+
+        var straightTrainer = new TinyPretrainer(Stage2("u1"));
+        using var straight = straightTrainer.TrainUNet(straightTrainer.TrainVae());
+        // The exported (EMA) U-Net and the text encoder must have moved away from their initial weights.
+        torch.manual_seed(Stage2("u1").Seed + 1);
+        var initial = new DiffII.Diffusion.Models.UNet2DConditionModel(TinyModelConfigs.UNet());
+        var initialText = new DiffII.Diffusion.Models.ClipTextModel(TinyPretrainer.TextConfig(straight.Tokenizer));
+        Assert.Contains(straight.Unet.state_dict(), kv => !kv.Value.allclose(initial.state_dict()[kv.Key]));
+        Assert.Contains(straight.TextEncoder.state_dict(), kv => kv.Value.is_floating_point() && !kv.Value.allclose(initialText.state_dict()[kv.Key]));
+
+        using var cts = new CancellationTokenSource();
+        var interrupted = new TinyPretrainer(Stage2("u2"));
+        var vae = interrupted.TrainVae();
+        Assert.ThrowsAny<OperationCanceledException>(() => interrupted.TrainUNet(vae, new SyncProgress(p => { if (p.Step == 4) cts.Cancel(); }), cts.Token));
+        var resumedTrainer = new TinyPretrainer(Stage2("u2"));
+        using var resumed = resumedTrainer.TrainUNet(resumedTrainer.TrainVae());
+        foreach (var (key, value) in straight.Unet.state_dict())
+            Assert.True(value.allclose(resumed.Unet.state_dict()[key], rtol: 1e-5, atol: 1e-6), key);
     }
 
     sealed class SyncProgress(Action<PretrainProgress> report) : IProgress<PretrainProgress>
