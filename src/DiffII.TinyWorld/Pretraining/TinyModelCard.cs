@@ -72,8 +72,8 @@ public static class TinyModelCard
         }
 
         var curves = new List<ScatterSeries>();
-        if (vaeState is not null) curves.Add(new ScatterSeries("VAE (L1 + KL)", vaeState.Losses.Select(l => new ScatterPoint(l.Step, l.Loss)).ToList(), ConnectPoints: true));
-        if (unetState is not null) curves.Add(new ScatterSeries("U-Net + text (ε MSE)", unetState.Losses.Select(l => new ScatterPoint(l.Step, l.Loss)).ToList(), ConnectPoints: true));
+        if (vaeState is { Losses.Count: > 0 }) curves.Add(new ScatterSeries("VAE (L1 + KL)", vaeState.Losses.Select(l => new ScatterPoint(l.Step, l.Loss)).ToList(), ConnectPoints: true));
+        if (unetState is { Losses.Count: > 0 }) curves.Add(new ScatterSeries("U-Net + text (ε MSE)", unetState.Losses.Select(l => new ScatterPoint(l.Step, l.Loss)).ToList(), ConnectPoints: true));
         if (curves.Count > 0)
             File.WriteAllBytes(Path.Combine(folder, "losses.png"), new ScatterChart(curves)
             {
