@@ -37,6 +37,7 @@ public sealed class CliApp
         Root.Subcommands.Add(AugmentCommands.Create(this, AugmentCommands.Step.Generate));
         Root.Subcommands.Add(AugmentCommands.Create(this, AugmentCommands.Step.Augment));
         Root.Subcommands.Add(ExperimentCommand.Create(this));
+        Root.Subcommands.Add(TinyExperimentCommand.Create(this));
         Root.Subcommands.Add(ToolCommands.Doctor(this));
         Root.Subcommands.Add(ToolCommands.PretrainTiny(this));
     }
@@ -64,7 +65,7 @@ public sealed class CliApp
         };
         if (parse.CommandResult.Command == Root && parse.Action is not HelpAction && parse.GetResult(_version) is null && !parse.Tokens.Any(t => t.Type == System.CommandLine.Parsing.TokenType.Argument))
         {
-            _stderr.WriteLine("diffii: a command is needed (learn, invert, generate, augment, experiment, doctor, pretrain-tiny). Run 'diffii --help'.");
+            _stderr.WriteLine("diffii: a command is needed (learn, invert, generate, augment, experiment, tiny-experiment, doctor, pretrain-tiny). Run 'diffii --help'.");
             return Usage;
         }
         if (parse.GetResult(_version) is not null && parse.Errors.Count == 0)

@@ -8,6 +8,7 @@ public class HelpTests
     [InlineData("generate", "--suffix-preset", "--caption-endpoint")]
     [InlineData("augment", "--sample-steps", "--target-count")]
     [InlineData("experiment", "--test-fraction", "--baselines")]
+    [InlineData("tiny-experiment", "--preset", "--methods")]
     [InlineData("doctor", "--device", "--json")]
     [InlineData("pretrain-tiny", "--vae-steps", "--fashion-mnist")]
     public async Task EveryCommand_HasHelp_ListingItsOptions(string command, string option, string another)
@@ -26,7 +27,7 @@ public class HelpTests
     {
         var help = await Cli.Run(["--help"]);
         Assert.Equal(0, help.Code);
-        foreach (var command in new[] { "learn", "invert", "generate", "augment", "experiment", "doctor", "pretrain-tiny" })
+        foreach (var command in new[] { "learn", "invert", "generate", "augment", "experiment", "tiny-experiment", "doctor", "pretrain-tiny" })
             Assert.Contains(command, help.Stdout);
         var none = await Cli.Run([]);
         Assert.Equal(2, none.Code);
