@@ -296,6 +296,51 @@ public sealed class DiffIIAugmentTests(TinyAugment tiny)
         Assert.Equal("Image", DiffIIAugmentTransformer.LoadFrom(renamedCopy).SyntheticGroupColumnName);
     }
 
+    sealed class MixedRow
+    {
+        public string Label { get; set; } = "";
+        public bool IsSynthetic { get; set; }
+        public float SampleWeight { get; set; }
+        public uint SyntheticGroup { get; set; }
+        public string ImagePath { get; set; } = "";
+    }
+
+    [Fact]
+    public void DiffMixImages_UnderReplacement_AreDrawnWhole_ForTheirLargestWeightsClass()
+    {
+        var fit = new DiffIIAugmentEstimator(TinyAugment.Options(Path.Combine(tiny.Root, "cache-diffmix"), Strategy.DiffMix) with { ExpansionRate = 1 }).Fit(tiny.Train);
+        var ml = new MLContext(seed: 1);
+        var augmented = ml.Data.Cache(fit.Transform(tiny.Train));
+        var rowsOf = fit.SyntheticRows.GroupBy(r => r.Group).ToDictionary(g => g.Key, g => g.ToList());
+        var classOf = rowsOf.ToDictionary(p => p.Key, p => p.Value.MaxBy(r => r.Weight)!.ClassName);
+        var originals = tiny.Train.GetColumn<string>("Label").ToArray();
+
+        var mixing = ml.Data.ReplacementMixing(augmented, "Label", probability: 1.0, seed: 2);
+        for (int pass = 0; pass < 4; pass++)
+        {
+            var rows = ml.Data.CreateEnumerable<MixedRow>(mixing, reuseRowObject: false).ToList();
+            var drawn = rows.Where(r => r.IsSynthetic).GroupBy(r => r.SyntheticGroup).ToList();
+            foreach (var image in drawn)
+            {
+                // Both labels of the image, each with the weight the augmenter gave it, as often as each other.
+                var expected = rowsOf[image.Key];
+                int times = image.Count() / expected.Count;
+                Assert.Equal(expected.Count * times, image.Count());
+                Assert.Equal(expected.SelectMany(r => Enumerable.Repeat((r.ClassName, r.Weight, r.ImagePath), times)).Order(),
+                    image.Select(r => (r.Label, r.SampleWeight, r.ImagePath)).Order());
+            }
+            // p = 1: an original stays only when no image has its class as the largest weight; the others are
+            // replaced one for one by images of their class.
+            foreach (var c in originals.Distinct())
+            {
+                int kept = rows.Count(r => !r.IsSynthetic && r.Label == c);
+                int images = drawn.Where(i => classOf[i.Key] == c).Sum(i => i.Count() / rowsOf[i.Key].Count);
+                Assert.Equal(originals.Count(l => l == c), kept + images);
+                Assert.Equal(classOf.ContainsValue(c) ? 0 : originals.Count(l => l == c), kept);
+            }
+        }
+    }
+
     [Fact]
     public void SyntheticGroupColumn_NameErrors()
     {
