@@ -286,7 +286,7 @@ public static class ClassifierComparison
             foreach (var (mode, make, weighted) in arms)
             {
                 var (data, mixes) = make();
-                // Planning pass 0 also reads the mixing view's index, so bad groups or weights fail here, not inside the trainer.
+                // A live view's passes can differ in length (two-row images): report the first pass, the one the trainer starts on.
                 long trainingRows = data.GetRowCount() ?? (data is ReplacementMixingDataView live ? live.PlanForPass(0).Count : -1);
                 var counted = new PassCountingDataView(data);
                 var columns = new TrainerColumns(LabelKeyColumn, options.FeaturesColumn, weighted ? options.WeightColumn : null);
