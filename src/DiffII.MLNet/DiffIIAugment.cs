@@ -47,14 +47,14 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
     /// <summary>This estimator as a chain with scope <see cref="TransformerScope.Training"/>, ready for <c>.Append(featurizer).Append(trainer)</c>.</summary>
     public EstimatorChain<DiffIIAugmentTransformer> TrainingOnly() => new EstimatorChain<ITransformer>().Append(this, TransformerScope.Training);
 
-    /// <summary>Checks the label and image columns (errors name the column) and adds the IsSynthetic (Boolean) and weight (Single) columns.</summary>
+    /// <summary>Checks the label and image columns (errors name the column) and adds the IsSynthetic (Boolean), weight (Single) and synthetic group (UInt32) columns.</summary>
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         var columns = inputSchema.ToDictionary(c => c.Name);
         CheckLabel(columns, Options.LabelColumnName);
         CheckImage(columns, Options.ImageColumnName);
-        foreach (var added in new[] { Options.IsSyntheticColumnName, Options.WeightColumnName })
+        foreach (var added in Options.AddedColumnNames)
             if (columns.ContainsKey(added))
                 throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The input already has a column '{added}'; choose another name for DiffIIAugment's output column.");
         foreach (var column in AddedColumns()) columns[column.Name] = column;
@@ -114,6 +114,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
     {
         public bool IsSynthetic { get; set; }
         public float SampleWeight { get; set; }
+        public uint SyntheticGroup { get; set; }
     }
 
     IEnumerable<SchemaShape.Column> AddedColumns()
@@ -122,6 +123,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
         var output = SchemaDefinition.Create(typeof(AddedRow));
         output[nameof(AddedRow.IsSynthetic)].ColumnName = Options.IsSyntheticColumnName;
         output[nameof(AddedRow.SampleWeight)].ColumnName = Options.WeightColumnName;
+        output[nameof(AddedRow.SyntheticGroup)].ColumnName = Options.SyntheticGroupColumnName;
         var shape = _schemaContext.Transforms.CustomMapping<NoColumns, AddedRow>((_, _) => { }, contractName: null, outputSchemaDefinition: output)
             .GetOutputSchema(new SchemaShape([]));
         return shape;
@@ -138,7 +140,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
         var label = ColumnKinds.Label(input.Schema, o.LabelColumnName);
         var kind = ColumnKinds.DetectImage(input.Schema, o.ImageColumnName);
         if (input.Schema[o.ImageColumnName].Type is ImageDataViewType imageType) CheckUnsized(o.ImageColumnName, imageType);
-        foreach (var added in new[] { o.IsSyntheticColumnName, o.WeightColumnName })
+        foreach (var added in o.AddedColumnNames)
             if (input.Schema.GetColumnOrNull(added) is not null)
                 throw new ArgumentOutOfRangeException(nameof(input), $"The input already has a column '{added}'; choose another name for DiffIIAugment's output column.");
 
@@ -155,7 +157,8 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 synthetic = augmenter.Run(images, o.Progress, o.CancellationToken);
                 failures = augmenter.Failures.ToList();
             }
-            // Diff-Mix soft labels become one row per label, sharing the image, each weighted by its label's weight.
+            // Diff-Mix soft labels become one row per label, sharing the image (and its sample id, which makes the rows
+            // one synthetic group), each weighted by its label's weight.
             var rows = synthetic.SelectMany(s => s.Labels.Select(l => new DiffIIAugmentState.Row(l.ClassName, s.Provenance.File, l.Weight, s.Id))).ToList();
             var state = new DiffIIAugmentState
             {
@@ -163,6 +166,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 ImageColumnName = o.ImageColumnName,
                 IsSyntheticColumnName = o.IsSyntheticColumnName,
                 WeightColumnName = o.WeightColumnName,
+                SyntheticGroupColumnName = o.SyntheticGroupColumnName,
                 Rows = rows,
                 Failures = failures.Select(f => $"{f.SampleId}: {f.Reason}").ToList(),
             };
@@ -283,15 +287,16 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
 }
 
 /// <summary>
-/// A fitted Diff-II augmenter: the list of synthetic rows (class, PNG in the cache folder, weight). <c>Transform</c>
-/// returns the input rows followed by the synthetic rows (<see cref="AugmentedDataView"/>), with the IsSynthetic and
-/// weight columns added. Nothing is generated here; every cursor reads the same rows.
+/// A fitted Diff-II augmenter: the list of synthetic rows (class, PNG in the cache folder, weight, image group).
+/// <c>Transform</c> returns the input rows followed by the synthetic rows (<see cref="AugmentedDataView"/>), with the
+/// IsSynthetic, weight and synthetic group columns added. Nothing is generated here; every cursor reads the same rows.
 /// </summary>
 /// <remarks>
 /// <para>Diff-Mix soft labels: a sample labelled (1 − w) for class a and w for class b becomes two rows sharing the
 /// image, one per class, weighted 1 − w and w. A trainer minimising the example-weighted cross-entropy then adds
 /// (1 − w)(−log p_a) + w(−log p_b) for the image, which is exactly the soft-label cross-entropy −Σ_k y_k log p_k.
-/// Use the weight column as the trainer's example weight for this to hold.</para>
+/// Use the weight column as the trainer's example weight for this to hold. Both rows carry the same synthetic group
+/// number (the image's), so replacement mixing draws them together as one image.</para>
 /// <para>This transformer is not part of a scoring model: <c>IsRowToRowMapper</c> is false, and saving it (alone or in a
 /// chain) throws. Append it with <see cref="TransformerScope.Training"/> and save <c>model.GetModelFor(TransformerScope.Scoring)</c>.
 /// To reuse the fitted rows later, keep the cache folder (or <see cref="SaveState"/> elsewhere) and call <see cref="LoadFrom"/>.</para>
@@ -304,7 +309,13 @@ public sealed class DiffIIAugmentTransformer : ITransformer
     {
         _state = state;
         CacheFolder = folder;
-        SyntheticRows = state.Rows.Select(r => new SyntheticRowValue(r.ClassName, Path.GetFullPath(Path.Combine(folder, r.File)), r.Weight)).ToList();
+        // One group per sample: the rows of a Diff-Mix image share its sample id. Groups are numbered 1, 2, ... in order.
+        var groups = new Dictionary<string, uint>(StringComparer.Ordinal);
+        SyntheticRows = state.Rows.Select(r =>
+        {
+            if (!groups.TryGetValue(r.SampleId, out uint group)) groups[r.SampleId] = group = checked((uint)groups.Count + 1);
+            return new SyntheticRowValue(r.ClassName, Path.GetFullPath(Path.Combine(folder, r.File)), r.Weight, group);
+        }).ToList();
     }
 
     /// <summary>The folder holding the synthetic images and the state file.</summary>
@@ -313,8 +324,9 @@ public sealed class DiffIIAugmentTransformer : ITransformer
     public string ImageColumnName => _state.ImageColumnName;
     public string IsSyntheticColumnName => _state.IsSyntheticColumnName;
     public string WeightColumnName => _state.WeightColumnName;
+    public string SyntheticGroupColumnName => _state.SyntheticGroupColumnName;
 
-    /// <summary>The rows <c>Transform</c> appends, in order (a Diff-Mix image appears once per label).</summary>
+    /// <summary>The rows <c>Transform</c> appends, in order (a Diff-Mix image appears once per label, its rows in one group).</summary>
     public IReadOnlyList<SyntheticRowValue> SyntheticRows { get; }
 
     /// <summary>Samples the generator could not make (e.g. a NaN latent); they have no rows.</summary>
@@ -332,12 +344,13 @@ public sealed class DiffIIAugmentTransformer : ITransformer
         var builder = new DataViewSchema.Builder();
         foreach (var column in inputSchema)
         {
-            if (column.Name == IsSyntheticColumnName || column.Name == WeightColumnName)
+            if (column.Name == IsSyntheticColumnName || column.Name == WeightColumnName || column.Name == SyntheticGroupColumnName)
                 throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The input already has a column '{column.Name}'; choose another name for DiffIIAugment's output column.");
             builder.AddColumn(column.Name, column.Type, column.Annotations);
         }
         builder.AddColumn(IsSyntheticColumnName, BooleanDataViewType.Instance);
         builder.AddColumn(WeightColumnName, NumberDataViewType.Single);
+        builder.AddColumn(SyntheticGroupColumnName, NumberDataViewType.UInt32);
         return builder.ToSchema();
     }
 
@@ -346,7 +359,7 @@ public sealed class DiffIIAugmentTransformer : ITransformer
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.Schema[ImageColumnName] is { Type: ImageDataViewType image }) DiffIIAugmentEstimator.CheckUnsized(ImageColumnName, image);
-        var view = new AugmentedDataView(input, LabelColumnName, ImageColumnName, SyntheticRows, IsSyntheticColumnName, WeightColumnName);
+        var view = new AugmentedDataView(input, LabelColumnName, ImageColumnName, SyntheticRows, IsSyntheticColumnName, WeightColumnName, SyntheticGroupColumnName);
         // Fail now, not in the middle of a trainer's pass, when a class cannot be written in this input's label column.
         var codec = ColumnKinds.Label(input.Schema, LabelColumnName);
         foreach (var className in SyntheticRows.Select(r => r.ClassName).Distinct())
@@ -436,6 +449,8 @@ sealed record DiffIIAugmentState
     [JsonPropertyName("image_column")] public required string ImageColumnName { get; init; }
     [JsonPropertyName("is_synthetic_column")] public required string IsSyntheticColumnName { get; init; }
     [JsonPropertyName("weight_column")] public required string WeightColumnName { get; init; }
+    // Not required: state files written before synthetic groups existed load with the default name.
+    [JsonPropertyName("synthetic_group_column")] public string SyntheticGroupColumnName { get; init; } = "SyntheticGroup";
     [JsonPropertyName("rows")] public required IReadOnlyList<Row> Rows { get; init; }
     [JsonPropertyName("failures")] public IReadOnlyList<string> Failures { get; init; } = [];
 

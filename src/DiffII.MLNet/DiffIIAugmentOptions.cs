@@ -78,6 +78,14 @@ public sealed record DiffIIAugmentOptions
     /// <summary>The added Single example-weight column: 1 for real rows and hard-labelled synthetic rows, the label's weight for Diff-Mix rows.</summary>
     public string WeightColumnName { get; init; } = "SampleWeight";
 
+    /// <summary>
+    /// The added UInt32 column numbering the synthetic images: 0 for real rows, 1, 2, ... per synthetic image, the same
+    /// number on every row of one image (a Diff-Mix image's two weighted rows), so replacement mixing draws them together.
+    /// </summary>
+    public string SyntheticGroupColumnName { get; init; } = "SyntheticGroup";
+
+    internal string[] AddedColumnNames => [IsSyntheticColumnName, WeightColumnName, SyntheticGroupColumnName];
+
     public IProgress<AugmentationProgress>? Progress { get; init; }
 
     public CancellationToken CancellationToken { get; init; }
@@ -104,11 +112,12 @@ public sealed record DiffIIAugmentOptions
         if (TargetCount is < 0) throw new ArgumentOutOfRangeException(nameof(TargetCount), $"The target count must be at least 0; got {TargetCount}.");
         _ = Budget;
         foreach (var (name, value) in new[] { (nameof(LabelColumnName), LabelColumnName), (nameof(ImageColumnName), ImageColumnName),
-                     (nameof(IsSyntheticColumnName), IsSyntheticColumnName), (nameof(WeightColumnName), WeightColumnName) })
+                     (nameof(IsSyntheticColumnName), IsSyntheticColumnName), (nameof(WeightColumnName), WeightColumnName),
+                     (nameof(SyntheticGroupColumnName), SyntheticGroupColumnName) })
             if (string.IsNullOrEmpty(value)) throw new ArgumentException($"{name} is empty.");
-        var names = new[] { LabelColumnName, ImageColumnName, IsSyntheticColumnName, WeightColumnName };
+        var names = new[] { LabelColumnName, ImageColumnName, IsSyntheticColumnName, WeightColumnName, SyntheticGroupColumnName };
         if (names.Distinct(StringComparer.Ordinal).Count() != names.Length)
-            throw new ArgumentException($"The label, image, IsSynthetic and weight columns need four different names; got {string.Join(", ", names.Select(n => $"'{n}'"))}.");
+            throw new ArgumentException($"The label, image, IsSynthetic, weight and synthetic group columns need five different names; got {string.Join(", ", names.Select(n => $"'{n}'"))}.");
     }
 
     internal AugmentationOptions ToAugmentationOptions() => new()

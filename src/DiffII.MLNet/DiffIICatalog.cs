@@ -54,19 +54,22 @@ public static class DiffIICatalog
 
     /// <summary>
     /// The paper's replacement schedule over augmented training data: each pass yields every original row or, with
-    /// probability <paramref name="probability"/>, a synthetic row of its class instead, drawn afresh on each pass.
+    /// probability <paramref name="probability"/>, a synthetic image of its class instead (all the rows of that image,
+    /// one per label for Diff-Mix's soft labels, each with its weight), drawn afresh on each pass.
     /// </summary>
     /// <remarks>
     /// Place it after featurising and caching (the source is read once per pass), and give the result straight to the
     /// trainer: <c>trainer.Fit(ml.Data.ReplacementMixing(ml.Data.Cache(featurizer.Transform(augmented)), "Label"))</c>.
     /// It works as a fresh mix per pass only for trainers that open one cursor per pass and keep no per-row state,
     /// such as L-BFGS with one thread; SDCA and LightGBM need the passes stacked (see <c>ClassifierTrainer.ReplacementFeed</c>).
+    /// Give the trainer the weight column (<c>SampleWeight</c>) as its example weight, so soft labels count as weighted.
     /// </remarks>
     public static ReplacementMixingDataView ReplacementMixing(this DataOperationsCatalog catalog, IDataView featurisedAndCached,
-        string labelColumnName = "Label", double probability = 0.5, int seed = 0, string isSyntheticColumnName = "IsSynthetic")
+        string labelColumnName = "Label", double probability = 0.5, int seed = 0, string isSyntheticColumnName = "IsSynthetic",
+        string? syntheticGroupColumnName = "SyntheticGroup", string? weightColumnName = "SampleWeight")
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(featurisedAndCached);
-        return new ReplacementMixingDataView(featurisedAndCached, labelColumnName, isSyntheticColumnName, probability, seed);
+        return new ReplacementMixingDataView(featurisedAndCached, labelColumnName, isSyntheticColumnName, probability, seed, syntheticGroupColumnName, weightColumnName);
     }
 }

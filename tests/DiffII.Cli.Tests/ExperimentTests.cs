@@ -1,7 +1,9 @@
 using System.Text.Json;
 using DiffII.Cli.Commands;
+using DiffII.MLNet;
 using DiffII.MLNet.Classification;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using SkiaSharp;
 
 namespace DiffII.Cli.Tests;
@@ -55,6 +57,48 @@ public sealed class ExperimentTests : IDisposable
         Assert.Contains(prediction.PredictedLabel, new[] { "cardinal", "jay" });
         Assert.Equal(2, prediction.Score.Length);
         Assert.Equal(1.0, prediction.Score.Sum(), 4);
+    }
+
+    sealed class MixedRow
+    {
+        public string Label { get; set; } = "";
+        public bool IsSynthetic { get; set; }
+        public float SampleWeight { get; set; }
+        public uint SyntheticGroup { get; set; }
+    }
+
+    [Fact]
+    public void AugmentedTrainingView_PutsEachImagesRows_InOneSyntheticGroup_SoReplacementDrawsThemTogether()
+    {
+        string images = Cli.Images(Path.Combine(_root, "images"), ("cardinal", 2), ("jay", 2));
+        var set = ImageSet.FromFolder(images);
+        var ml = new MLContext(seed: 1);
+        var train = ml.Data.LoadFromEnumerable(set.Items.Select(i => new ExperimentCommand.ImageRow { ImagePath = i.Path, Label = i.Label }).ToList());
+        DiffII.SyntheticImage Image(string id, params DiffII.Augmentation.ManifestLabel[] labels)
+        {
+            string path = Path.Combine(_root, id + ".png");
+            File.Copy(set.Items[0].Path, path);
+            return new(id, path, labels[0].ClassName, labels, new DiffII.Augmentation.ManifestEntry
+            {
+                Id = id, File = id + ".png", ClassName = labels[0].ClassName, ClassIndex = 0, Labels = labels, Strategy = "diff-mix", Sources = [], Prompt = "p", Seed = 1,
+            });
+        }
+        var augmented = ExperimentCommand.AugmentedTrainingView(train,
+        [
+            Image("mix-0", new("cardinal", 0.29f), new("jay", 0.71f)),
+            Image("mix-1", new("jay", 0.16f), new("cardinal", 0.84f)),
+        ]);
+        Assert.Equal([0u, 0u, 0u, 0u, 1u, 1u, 2u, 2u], augmented.GetColumn<uint>("SyntheticGroup").ToArray());
+        Assert.Equal([1f, 1f, 1f, 1f, 0.29f, 0.71f, 0.16f, 0.84f], augmented.GetColumn<float>("SampleWeight").ToArray());
+
+        // p = 1: each original is replaced by the image whose largest weight is its class, both rows of it.
+        var mixed = ml.Data.ReplacementMixing(augmented, "Label", probability: 1.0, seed: 1);
+        var pass = ml.Data.CreateEnumerable<MixedRow>(mixed, reuseRowObject: false).ToArray(); // one cursor: one pass
+        Assert.All(pass, r => Assert.True(r.IsSynthetic));
+        // Two originals per class, each replaced by both rows of its class's image.
+        Assert.Equal([(1u, "cardinal", 0.29f), (1u, "cardinal", 0.29f), (1u, "jay", 0.71f), (1u, "jay", 0.71f),
+                      (2u, "cardinal", 0.84f), (2u, "cardinal", 0.84f), (2u, "jay", 0.16f), (2u, "jay", 0.16f)],
+            pass.Select(r => (r.SyntheticGroup, r.Label, r.SampleWeight)).Order().ToArray());
     }
 
     [Fact]

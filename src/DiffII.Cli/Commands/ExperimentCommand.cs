@@ -207,9 +207,7 @@ public static class ExperimentCommand
             cancel.ThrowIfCancellationRequested();
             progress.Report(new StepProgress("training classifiers", k, outcomes.Count));
             var (run, outcome) = outcomes[k];
-            // Soft labels (Diff-Mix) become one weighted row per label of the same image.
-            var synthetic = outcome.Images.SelectMany(s => s.Labels.Select(l => new SyntheticRowValue(l.ClassName, s.ImagePath, l.Weight))).ToList();
-            var augmented = new AugmentedDataView(trainView, "Label", "ImagePath", synthetic);
+            var augmented = AugmentedTrainingView(trainView, outcome.Images);
             var (featurizer, features) = ImageFeaturizer.Featurize(ml, augmented, new ImageFeaturizerOptions { ImageColumn = "ImagePath" });
             var testFeatures = ml.Data.Cache(featurizer.Transform(testView));
             var result = ClassifierComparison.Run(ml, features, testFeatures, new ClassifierComparisonOptions { Trainers = trainers, Mixings = mixings, Seed = seed });
@@ -218,6 +216,13 @@ public static class ExperimentCommand
         progress.Report(new StepProgress("training classifiers", outcomes.Count, outcomes.Count));
         return comparison;
     }
+
+    /// <summary>
+    /// The train split followed by the synthetic images: soft labels (Diff-Mix) become one weighted row per label of the
+    /// same image, and the rows of one image share a synthetic group, so replacement mixing draws them together.
+    /// </summary>
+    internal static AugmentedDataView AugmentedTrainingView(IDataView trainView, IReadOnlyList<SyntheticImage> images) =>
+        new(trainView, "Label", "ImagePath", SyntheticRowValue.FromImages(images));
 
     /// <summary>report.md with its table, settings and per-class metrics; a bar chart of accuracy; an image grid per class.</summary>
     static class Report

@@ -34,8 +34,10 @@ public sealed record AugmentationMixing
     public static AugmentationMixing Concat { get; } = new("concat", false, 0, 0);
 
     /// <summary>
-    /// The paper's schedule: each pass replaces each original by a synthetic row of its class with probability
-    /// <paramref name="probability"/> (weights unused: a synthetic row stands in for one original). Trainers fed
+    /// The paper's schedule: each pass replaces each original by a synthetic image of its class with probability
+    /// <paramref name="probability"/>. An image stands in for one original with all its rows (one per label for
+    /// Diff-Mix's soft labels), each weighted by the weight column when the data has it, so a soft label adds its
+    /// weighted cross-entropy (see <see cref="ReplacementMixingDataView"/>). Trainers fed
     /// <see cref="ReplacementFeed.EachPass"/> draw a new mix on every pass they make; the others get
     /// <paramref name="stackedPasses"/> draws stacked.
     /// </summary>
@@ -57,8 +59,17 @@ public sealed record ClassifierComparisonOptions
     public string FeaturesColumn { get; init; } = ImageFeaturizer.DefaultFeaturesColumn;
     /// <summary>The Boolean column marking synthetic rows (required in the training data).</summary>
     public string IsSyntheticColumn { get; init; } = "IsSynthetic";
-    /// <summary>The Single example-weight column used by <see cref="AugmentationMixing.Concat"/>; optional in the data.</summary>
+    /// <summary>
+    /// The Single example-weight column; optional in the data. When present it is the trainers' example weight in every
+    /// augmented arm (originals weigh 1), so Diff-Mix's soft labels count with their weights.
+    /// </summary>
     public string WeightColumn { get; init; } = "SampleWeight";
+    /// <summary>
+    /// The UInt32 column numbering synthetic images (0 for originals), as <see cref="AugmentedDataView"/> writes it; the
+    /// replacement arms draw images, all rows of one image together. Optional in the data; null declares every
+    /// synthetic row an image of its own (see <see cref="ReplacementMixingDataView"/>).
+    /// </summary>
+    public string? SyntheticGroupColumn { get; init; } = "SyntheticGroup";
     public IReadOnlyList<ClassifierTrainer> Trainers { get; init; } = ClassifierTrainer.Defaults();
     /// <summary>The augmented arms; the originals-only arm always runs.</summary>
     public IReadOnlyList<AugmentationMixing> Mixings { get; init; } = [AugmentationMixing.Concat];
@@ -68,7 +79,8 @@ public sealed record ClassifierComparisonOptions
 
 /// <summary>
 /// One trainer, trained on one arm, evaluated on one test set. <see cref="TrainingRows"/> is the rows per pass over
-/// the training data; <see cref="TrainingPasses"/> the cursors the trainer opened on it during <c>Fit</c>;
+/// the training data (for a live replacement view whose passes differ in length, because some synthetic images have
+/// several rows, the rows of its first pass); <see cref="TrainingPasses"/> the cursors the trainer opened on it during <c>Fit</c>;
 /// <see cref="Mixes"/> how many different replacement draws it saw (0 for arms without replacement).
 /// </summary>
 public sealed record ComparisonRow(
@@ -234,12 +246,19 @@ public static class ClassifierComparison
         if (weight is { } w && w.Type != NumberDataViewType.Single)
             throw new ArgumentOutOfRangeException(nameof(train), $"The weight column '{w.Name}' of the training data has type {w.Type}; it must be Single.");
         bool hasWeight = weight is not null;
+        if (options.SyntheticGroupColumn is { } groupName && train.Schema.GetColumnOrNull(groupName) is { } group && group.Type != NumberDataViewType.UInt32)
+            throw new ArgumentOutOfRangeException(nameof(train), $"The synthetic group column '{group.Name}' of the training data has type {group.Type}; it must be UInt32.");
         foreach (var (name, test) in testSets) CheckColumns(test.Schema, options, $"test set '{name}'");
 
         var keyMap = ml.Transforms.Conversion.MapValueToKey(LabelKeyColumn, options.LabelColumn,
             keyOrdinality: Microsoft.ML.Transforms.ValueToKeyMappingEstimator.KeyOrdinality.ByValue).Fit(train);
         var keyed = keyMap.Transform(train);
         var classes = PerClassMetrics.ClassNames(keyed.Schema[LabelKeyColumn]);
+
+        // Read the synthetic groups and weights once before any training, so bad ones fail here rather than after some arms have run.
+        if (options.Mixings.FirstOrDefault(m => m.IsReplacement) is { } replacement)
+            _ = new ReplacementMixingDataView(keyed, options.LabelColumn, options.IsSyntheticColumn, replacement.Probability, options.Seed,
+                options.SyntheticGroupColumn, options.WeightColumn).GetRowCount();
 
         var filtered = OriginalsOf(ml, keyed, options);
         var originals = ml.Data.Cache(ml.Transforms.DropColumns(SyntheticFlagColumn).Fit(filtered).Transform(filtered));
@@ -262,11 +281,13 @@ public static class ClassifierComparison
                 (OriginalsMode, () => (originals, () => 0), false),
             };
             foreach (var mixing in options.Mixings)
-                arms.Add((mixing.Name, () => AugmentedArm(ml, keyed, mixing, trainer.Feed, options), !mixing.IsReplacement && hasWeight));
+                arms.Add((mixing.Name, () => AugmentedArm(ml, keyed, mixing, trainer.Feed, options), hasWeight));
 
             foreach (var (mode, make, weighted) in arms)
             {
                 var (data, mixes) = make();
+                // A live view's passes can differ in length (two-row images): report the first pass, the one the trainer starts on.
+                long trainingRows = data.GetRowCount() ?? (data is ReplacementMixingDataView live ? live.PlanForPass(0).Count : -1);
                 var counted = new PassCountingDataView(data);
                 var columns = new TrainerColumns(LabelKeyColumn, options.FeaturesColumn, weighted ? options.WeightColumn : null);
                 // A fresh context per fit, so a trainer's randomness (SDCA's shuffling) does not depend on what ran before.
@@ -291,7 +312,7 @@ public static class ClassifierComparison
                     var metrics = ml.MulticlassClassification.Evaluate(scored, LabelKeyColumn, topKPredictionCount: 0);
                     rows.Add(new ComparisonRow(trainer.Name, mode, testName,
                         metrics.MicroAccuracy, metrics.MacroAccuracy, metrics.LogLoss,
-                        data.GetRowCount() ?? -1, passes, mixes(), seconds,
+                        trainingRows, passes, mixes(), seconds,
                         PerClassMetrics.FromConfusionMatrix(metrics.ConfusionMatrix, classes)));
                 }
             }
@@ -302,7 +323,8 @@ public static class ClassifierComparison
     static (IDataView Data, Func<int> Mixes) AugmentedArm(MLContext ml, IDataView keyed, AugmentationMixing mixing, ReplacementFeed feed, ClassifierComparisonOptions options)
     {
         if (!mixing.IsReplacement) return (keyed, () => 0);
-        var mixingView = new ReplacementMixingDataView(keyed, options.LabelColumn, options.IsSyntheticColumn, mixing.Probability, options.Seed);
+        var mixingView = new ReplacementMixingDataView(keyed, options.LabelColumn, options.IsSyntheticColumn, mixing.Probability, options.Seed,
+            options.SyntheticGroupColumn, options.WeightColumn);
         if (feed == ReplacementFeed.EachPass) return (mixingView, () => mixingView.PassesStarted);
         var stacked = new StackedPassesDataView(keyed, mixingView, mixing.StackedPasses);
         return (ml.Data.Cache(stacked), () => stacked.Passes);

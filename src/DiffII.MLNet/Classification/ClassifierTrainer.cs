@@ -9,7 +9,7 @@ public sealed record TrainerColumns(string Label, string Features, string? Weigh
 
 /// <summary>
 /// How a trainer is fed the replacement schedule (<see cref="Data.ReplacementMixingDataView"/>: each pass over the
-/// data replaces each original, with probability p, by a synthetic row of its class). Which one fits depends on how
+/// data replaces each original, with probability p, by a synthetic image of its class). Which one fits depends on how
 /// the trainer reads its data, measured by counting cursors during <c>Fit</c> (see <see cref="ClassifierTrainer"/>).
 /// </summary>
 public enum ReplacementFeed
@@ -21,7 +21,7 @@ public enum ReplacementFeed
     EachPass,
 
     /// <summary>
-    /// A fixed number of draws stacked one after another and cached (passes × originals rows, ids unique), so
+    /// A fixed number of draws stacked one after another and cached (each pass one image per original, ids unique), so
     /// the trainer sees several mixes while every cursor it opens reads the same rows. Needed by trainers that load
     /// the data once or index per-row state by row id (SDCA, LightGBM).
     /// </summary>

@@ -251,4 +251,108 @@ public sealed class DiffIIAugmentTests(TinyAugment tiny)
         Assert.Equal(fit.SyntheticRows.Select(r => r.Weight), weights);
         Assert.Contains(weights, w => w is > 0 and < 1);
     }
+
+    sealed class NoColumns;
+
+    [Fact]
+    public void SyntheticGroup_IsInTheOutputSchema_OneNumberPerImage_AndSurvivesSaveStateAndOldStateFiles()
+    {
+        var estimator = new DiffIIAugmentEstimator(TinyAugment.Options(Path.Combine(tiny.Root, "cache-diffmix"), Strategy.DiffMix) with { ExpansionRate = 1 });
+        // SchemaShape has no public constructor from a schema; a custom mapping's output is the public way to make one.
+        var input = Ml.Transforms.CustomMapping<NoColumns, ImageInput>((_, _) => { }, contractName: null).GetOutputSchema(new SchemaShape([]));
+        var shape = estimator.GetOutputSchema(input);
+        var groupShape = shape.Single(c => c.Name == "SyntheticGroup");
+        Assert.Equal(NumberDataViewType.UInt32, groupShape.ItemType);
+        Assert.Equal(SchemaShape.Column.VectorKind.Scalar, groupShape.Kind);
+
+        var fit = estimator.Fit(tiny.Train); // the Diff-Mix test's cache folder: a cache hit when it ran first
+        Assert.Equal("SyntheticGroup", fit.SyntheticGroupColumnName);
+        Assert.Equal(NumberDataViewType.UInt32, fit.GetOutputSchema(tiny.Train.Schema)["SyntheticGroup"].Type);
+        var augmented = fit.Transform(tiny.Train);
+        var groups = augmented.GetColumn<uint>("SyntheticGroup").ToArray();
+        var paths = augmented.GetColumn<string>("ImagePath").ToArray();
+        Assert.All(groups[..5], g => Assert.Equal(0u, g));
+        // Five Diff-Mix images, two rows each: groups 1..5, one per image, the image's two rows sharing it.
+        Assert.Equal([1u, 1u, 2u, 2u, 3u, 3u, 4u, 4u, 5u, 5u], groups[5..]);
+        Assert.All(groups[5..].Zip(paths[5..]).GroupBy(p => p.First), g => Assert.Single(g.Select(p => p.Second).Distinct()));
+        Assert.Equal(fit.SyntheticRows.Select(r => r.Group), groups[5..]);
+
+        // A state file written before groups existed has no group column name: it loads with the default, and the groups come from the sample ids.
+        string copy = Path.Combine(tiny.Root, "state-without-groups");
+        fit.SaveState(copy);
+        string stateFile = Path.Combine(copy, DiffIIAugmentEstimator.StateFileName);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(stateFile))!.AsObject();
+        Assert.True(json.Remove("synthetic_group_column"));
+        File.WriteAllText(stateFile, json.ToJsonString());
+        var old = DiffIIAugmentTransformer.LoadFrom(copy);
+        Assert.Equal("SyntheticGroup", old.SyntheticGroupColumnName);
+        Assert.Equal(groups[5..], old.Transform(tiny.Train).GetColumn<uint>("SyntheticGroup").Skip(5).ToArray());
+
+        // A renamed column is written under its name and kept by SaveState.
+        var renamed = new DiffIIAugmentEstimator(estimator.Options with { SyntheticGroupColumnName = "Image" }).Fit(tiny.Train);
+        Assert.Equal(groups, renamed.Transform(tiny.Train).GetColumn<uint>("Image").ToArray());
+        string renamedCopy = Path.Combine(tiny.Root, "state-renamed-group");
+        renamed.SaveState(renamedCopy);
+        Assert.Equal("Image", DiffIIAugmentTransformer.LoadFrom(renamedCopy).SyntheticGroupColumnName);
+    }
+
+    sealed class MixedRow
+    {
+        public string Label { get; set; } = "";
+        public bool IsSynthetic { get; set; }
+        public float SampleWeight { get; set; }
+        public uint SyntheticGroup { get; set; }
+        public string ImagePath { get; set; } = "";
+    }
+
+    [Fact]
+    public void DiffMixImages_UnderReplacement_AreDrawnWhole_ForTheirLargestWeightsClass()
+    {
+        var fit = new DiffIIAugmentEstimator(TinyAugment.Options(Path.Combine(tiny.Root, "cache-diffmix"), Strategy.DiffMix) with { ExpansionRate = 1 }).Fit(tiny.Train);
+        var ml = new MLContext(seed: 1);
+        var augmented = ml.Data.Cache(fit.Transform(tiny.Train));
+        var rowsOf = fit.SyntheticRows.GroupBy(r => r.Group).ToDictionary(g => g.Key, g => g.ToList());
+        var classOf = rowsOf.ToDictionary(p => p.Key, p => p.Value.MaxBy(r => r.Weight)!.ClassName);
+        var originals = tiny.Train.GetColumn<string>("Label").ToArray();
+
+        var mixing = ml.Data.ReplacementMixing(augmented, "Label", probability: 1.0, seed: 2);
+        for (int pass = 0; pass < 4; pass++)
+        {
+            var rows = ml.Data.CreateEnumerable<MixedRow>(mixing, reuseRowObject: false).ToList();
+            var drawn = rows.Where(r => r.IsSynthetic).GroupBy(r => r.SyntheticGroup).ToList();
+            foreach (var image in drawn)
+            {
+                // Both labels of the image, each with the weight the augmenter gave it, as often as each other.
+                var expected = rowsOf[image.Key];
+                int times = image.Count() / expected.Count;
+                Assert.Equal(expected.Count * times, image.Count());
+                Assert.Equal(expected.SelectMany(r => Enumerable.Repeat((r.ClassName, r.Weight, r.ImagePath), times)).Order(),
+                    image.Select(r => (r.Label, r.SampleWeight, r.ImagePath)).Order());
+            }
+            // p = 1: an original stays only when no image has its class as the largest weight; the others are
+            // replaced one for one by images of their class.
+            foreach (var c in originals.Distinct())
+            {
+                int kept = rows.Count(r => !r.IsSynthetic && r.Label == c);
+                int images = drawn.Where(i => classOf[i.Key] == c).Sum(i => i.Count() / rowsOf[i.Key].Count);
+                Assert.Equal(originals.Count(l => l == c), kept + images);
+                Assert.Equal(classOf.ContainsValue(c) ? 0 : originals.Count(l => l == c), kept);
+            }
+        }
+    }
+
+    [Fact]
+    public void SyntheticGroupColumn_NameErrors()
+    {
+        var clash = Assert.Throws<ArgumentException>(() => new DiffIIAugmentEstimator(TinyAugment.Options(Path.Combine(tiny.Root, "never-used")) with { SyntheticGroupColumnName = "SampleWeight" }));
+        Assert.Contains("five different names", clash.Message);
+        Assert.Contains("SyntheticGroupColumnName is empty", Assert.Throws<ArgumentException>(() =>
+            new DiffIIAugmentEstimator(TinyAugment.Options(Path.Combine(tiny.Root, "never-used")) with { SyntheticGroupColumnName = "" })).Message);
+
+        var taken = Ml.Transforms.CopyColumns("SyntheticGroup", "Label").Fit(tiny.Train).Transform(tiny.Train);
+        var error = FitError(new DiffIIAugmentEstimator(TinyAugment.Options(Path.Combine(tiny.Root, "never-used"))), taken);
+        Assert.Contains("already has a column 'SyntheticGroup'", error.Message);
+        Assert.Contains("'SyntheticGroup'", Assert.Throws<ArgumentOutOfRangeException>(() => tiny.PathFit.GetOutputSchema(taken.Schema)).Message);
+        Assert.False(Directory.Exists(Path.Combine(tiny.Root, "never-used")));
+    }
 }

@@ -68,6 +68,14 @@ public sealed class ClassifierComparisonTests(ToyShapes toy, ITestOutputHelper o
         Assert.All(trainers, t => Assert.Contains(t, table));
     }
 
+    [Fact]
+    public void SyntheticGroup_SurvivesFeaturisingAndCaching()
+    {
+        // 18 originals (group 0), then the three synthetic images, one group each, in the featurised, cached view.
+        Assert.Equal(Enumerable.Repeat(0u, 3 * ToyShapes.TrainPerClass).Concat([1u, 2u, 3u]), toy.AugmentedFeatures.GetColumn<uint>("SyntheticGroup"));
+        Assert.NotNull(toy.AugmentedFeatures.Schema.GetColumnOrNull("Features"));
+    }
+
     /// <summary>Synthetic rows whose content is another class's: every original of class c + 1, <paramref name="copies"/> times, labelled c.</summary>
     IEnumerable<ToyShapes.FeatureRow> WrongSynthetic(int copies, float weight)
     {

@@ -91,4 +91,39 @@ public sealed class TrainerPassesTests
         var metrics = ml.MulticlassClassification.Evaluate(model.Transform(keyed), "Key");
         Assert.True(metrics.MicroAccuracy > 0.8, $"{metrics.MicroAccuracy}");
     }
+
+    sealed class SoftRow
+    {
+        public string Label { get; set; } = "";
+        public bool IsSynthetic { get; set; }
+        public float SampleWeight { get; set; } = 1f;
+        public uint SyntheticGroup { get; set; }
+        public float Id { get; set; }
+        [VectorType(8)] public float[] Features { get; set; } = [];
+    }
+
+    [Fact]
+    public void StackedPasses_OfTwoRowImages_CountEveryRow_WithUniqueIds()
+    {
+        var ml = new MLContext(1);
+        var random = new Random(2);
+        var rows = new List<SoftRow>();
+        for (int i = 0; i < 30; i++) rows.Add(new SoftRow { Label = "c" + i % 3, Id = i, Features = Enumerable.Range(0, 8).Select(_ => (float)random.NextDouble()).ToArray() });
+        for (int i = 0; i < 30; i++)
+            foreach (var (label, weight) in new[] { ("c" + i % 3, 0.29f), ("c" + (i + 1) % 3, 0.71f) })
+                rows.Add(new SoftRow { Label = label, IsSynthetic = true, SampleWeight = weight, SyntheticGroup = (uint)(i + 1), Id = 100 + rows.Count, Features = new float[8] });
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var mixing = new ReplacementMixingDataView(data, "Label", probability: 0.5, seed: 8);
+        var stacked = new StackedPassesDataView(data, mixing, passes: 3);
+
+        var plans = Enumerable.Range(0, 3).Select(mixing.PlanForPass).ToList();
+        Assert.All(plans, p => Assert.True(p.Count > 30, "p = 0.5 over 30 originals draws some two-row images"));
+        Assert.Equal(plans.Sum(p => p.Count), stacked.GetRowCount());
+        Assert.Equal(plans.SelectMany(p => p).Select(r => rows[(int)r].Id).ToArray(), stacked.GetColumn<float>("Id").ToArray());
+        using var cursor = stacked.GetRowCursor([]);
+        var idGetter = cursor.GetIdGetter();
+        var ids = new HashSet<DataViewRowId>();
+        while (cursor.MoveNext()) { DataViewRowId id = default; idGetter(ref id); Assert.True(ids.Add(id)); }
+        Assert.Equal(stacked.GetRowCount(), ids.Count);
+    }
 }

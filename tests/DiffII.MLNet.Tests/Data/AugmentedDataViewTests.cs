@@ -1,3 +1,4 @@
+using DiffII.Augmentation;
 using DiffII.MLNet.Data;
 using Microsoft.ML;
 using Microsoft.ML.Data;
@@ -106,6 +107,78 @@ public sealed class AugmentedDataViewTests : IDisposable
 
         var byCode = new AugmentedDataView(Source(), "Code", "ImagePath", [new SyntheticRowValue("5", Path.Combine(_dir, "syn-dog.png"))]);
         Assert.Equal([3, 3, 5, 5], byCode.GetColumn<int>("Code").ToArray());
+    }
+
+    [Fact]
+    public void SyntheticGroup_IsZeroForOriginals_AndNumbersImages_TheRowsOfOneImageSharingANumber()
+    {
+        string a = Png("syn-a.png", SKColors.Orange, 16), b = Png("syn-b.png", SKColors.Cyan, 16), c = Png("syn-c.png", SKColors.Pink, 16);
+        // Caller groups are only an equivalence: 70 and 9 become 2 and 3, in order of first appearance; Group 0 is an image of its own.
+        var view = new AugmentedDataView(Source(), "Label", "ImagePath",
+        [
+            new SyntheticRowValue("cat", a),
+            new SyntheticRowValue("cat", b, 0.29f, Group: 70),
+            new SyntheticRowValue("dog", b, 0.71f, Group: 70),
+            new SyntheticRowValue("dog", c, 0.16f, Group: 9),
+            new SyntheticRowValue("cat", c, 0.84f, Group: 9),
+        ]);
+        Assert.Equal(NumberDataViewType.UInt32, view.Schema["SyntheticGroup"].Type);
+        Assert.Equal([0u, 0u, 0u, 1u, 2u, 2u, 3u, 3u], view.GetColumn<uint>("SyntheticGroup").ToArray());
+        Assert.Equal([1f, 1f, 1f, 1f, 0.29f, 0.71f, 0.16f, 0.84f], view.GetColumn<float>("SampleWeight").ToArray());
+
+        // An ordinary column: it survives a cache and a transform downstream, row for row.
+        var cached = _ml.Data.Cache(_ml.Transforms.Concatenate("Both", "Other", "SampleWeight").Fit(view).Transform(view));
+        Assert.Equal([0u, 0u, 0u, 1u, 2u, 2u, 3u, 3u], cached.GetColumn<uint>("SyntheticGroup").ToArray());
+
+        var renamed = new AugmentedDataView(Source(), "Label", "ImagePath", [new SyntheticRowValue("cat", a)], syntheticGroupColumn: "Image");
+        Assert.Equal([0u, 0u, 0u, 1u], renamed.GetColumn<uint>("Image").ToArray());
+    }
+
+    [Fact]
+    public void FromImages_GivesOneRowPerLabel_AndOneGroupPerImage()
+    {
+        SyntheticImage Image(string id, string path, params ManifestLabel[] labels) => new(id, path, labels[0].ClassName, labels, new ManifestEntry
+        {
+            Id = id, File = Path.GetFileName(path), ClassName = labels[0].ClassName, ClassIndex = 0, Labels = labels,
+            Strategy = "diff-mix", Sources = [], Prompt = "a photo", Seed = 1,
+        });
+        string a = Png("mix-a.png", SKColors.Orange, 16), b = Png("mix-b.png", SKColors.Cyan, 16), c = Png("plain-c.png", SKColors.Pink, 16);
+        var rows = SyntheticRowValue.FromImages(
+        [
+            Image("s0", a, new ManifestLabel("cat", 0.29f), new ManifestLabel("dog", 0.71f)),
+            Image("s1", c, new ManifestLabel("dog", 1f)),
+            Image("s2", b, new ManifestLabel("dog", 0.16f), new ManifestLabel("cat", 0.84f)),
+        ]);
+        Assert.Equal(
+            [("cat", a, 0.29f, 1u), ("dog", a, 0.71f, 1u), ("dog", c, 1f, 2u), ("dog", b, 0.16f, 3u), ("cat", b, 0.84f, 3u)],
+            rows.Select(r => (r.ClassName, r.ImagePath, r.Weight, r.Group)).ToArray());
+        var view = new AugmentedDataView(Source(), "Label", "ImagePath", rows);
+        Assert.Equal([0u, 0u, 0u, 1u, 1u, 2u, 3u, 3u], view.GetColumn<uint>("SyntheticGroup").ToArray());
+    }
+
+    [Fact]
+    public void RowsOfOneImage_MustShareOneGroup_AndAGroupIsOneImage()
+    {
+        string a = Png("one.png", SKColors.Orange, 16), b = Png("two.png", SKColors.Cyan, 16);
+        // The soft-label rows of one image without a group would each be drawn as a full image of its label's class.
+        var ungrouped = Assert.Throws<ArgumentException>(() => new AugmentedDataView(Source(), "Label", "ImagePath",
+            [new SyntheticRowValue("cat", a, 0.29f), new SyntheticRowValue("dog", a, 0.71f)]));
+        Assert.Contains("rows 0 and 1 hold the same image", ungrouped.Message);
+        Assert.Contains("have no group", ungrouped.Message);
+        var split = Assert.Throws<ArgumentException>(() => new AugmentedDataView(Source(), "Label", "ImagePath",
+            [new SyntheticRowValue("cat", a, 0.29f, Group: 1), new SyntheticRowValue("dog", a, 0.71f, Group: 2)]));
+        Assert.Contains("are in groups 1 and 2", split.Message);
+        var halfGrouped = Assert.Throws<ArgumentException>(() => new AugmentedDataView(Source(), "Label", "ImagePath",
+            [new SyntheticRowValue("cat", a, 0.29f, Group: 4), new SyntheticRowValue("dog", a, 0.71f)]));
+        Assert.Contains("are in groups 4 and 0", halfGrouped.Message);
+        var twoImages = Assert.Throws<ArgumentException>(() => new AugmentedDataView(Source(), "Label", "ImagePath",
+            [new SyntheticRowValue("cat", a, 0.29f, Group: 3), new SyntheticRowValue("dog", b, 0.71f, Group: 3)]));
+        Assert.Contains("both in group 3 but hold different images", twoImages.Message);
+
+        var taken = _ml.Transforms.CopyColumns("SyntheticGroup", "Other").Fit(Source()).Transform(Source());
+        Assert.Contains("'SyntheticGroup'", Assert.Throws<ArgumentException>(() => new AugmentedDataView(taken, "Label", "ImagePath", Synthetic())).Message);
+        Assert.Contains("three different names", Assert.Throws<ArgumentException>(() =>
+            new AugmentedDataView(Source(), "Label", "ImagePath", Synthetic(), weightColumn: "Flag", syntheticGroupColumn: "Flag")).Message);
     }
 
     [Fact]
