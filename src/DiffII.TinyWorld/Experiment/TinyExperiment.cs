@@ -248,9 +248,8 @@ public sealed class TinyExperiment(TinyExperimentOptions options)
     /// <summary>
     /// Trains every classifier on the originals, with the synthetic rows in the replacement schedule (each pass, each
     /// original replaced with probability p by a synthetic image of its class), and tests it on both test sets.
-    /// A Diff-Mix image enters with its label of largest weight (the class its prompt translated it to): the
-    /// replacement schedule swaps one original for one image, and ML.NET's trainers take soft labels only as weighted
-    /// duplicate rows, which a one-for-one swap cannot carry.
+    /// A Diff-Mix image enters as one weighted row per label, the rows sharing a synthetic group, so the schedule
+    /// draws the image whole and the trainer sees its soft label (see <see cref="DiffII.MLNet.Data.ReplacementMixingDataView"/>).
     /// </summary>
     IReadOnlyList<AccuracyResult> TrainAndTest(IReadOnlyList<WorldImage> few, IReadOnlyList<float[]> originalFeatures,
         IReadOnlyList<SyntheticImage> synthetic, IReadOnlyList<float[]> syntheticFeatures,
@@ -261,7 +260,8 @@ public sealed class TinyExperiment(TinyExperimentOptions options)
         for (int i = 0; i < few.Count; i++)
             rows.Add(new FeatureRow { Label = few[i].ClassName, Features = originalFeatures[i], IsSynthetic = false, SampleWeight = 1f });
         for (int i = 0; i < synthetic.Count; i++)
-            rows.Add(new FeatureRow { Label = IntendedClass(synthetic[i]), Features = syntheticFeatures[i], IsSynthetic = true, SampleWeight = 1f });
+            foreach (var label in synthetic[i].Labels)
+                rows.Add(new FeatureRow { Label = label.ClassName, Features = syntheticFeatures[i], IsSynthetic = true, SampleWeight = label.Weight, SyntheticGroup = (uint)(i + 1) });
         var train = ml.Data.LoadFromEnumerable(rows, FeatureRow.Schema(ml));
         var tests = testSets.ToDictionary(p => p.Key, p => ml.Data.LoadFromEnumerable(
             p.Value.Select((image, i) => new FeatureRow { Label = image.ClassName, Features = testFeatures[p.Key][i], IsSynthetic = false, SampleWeight = 1f }).ToList(),
@@ -336,6 +336,8 @@ public sealed class TinyExperiment(TinyExperimentOptions options)
         public float[] Features { get; set; } = [];
         public bool IsSynthetic { get; set; }
         public float SampleWeight { get; set; } = 1f;
+        /// <summary>0 for originals; the rows of one synthetic image share a number.</summary>
+        public uint SyntheticGroup { get; set; }
 
         public static SchemaDefinition Schema(MLContext ml)
         {

@@ -147,8 +147,8 @@ public static class TinyExperimentReport
         settings.AddRow("sampling", $"DDIM {options.SampleSteps} steps, CFG {options.GuidanceScale.ToString(Inv)}; split ratio s = 0.3 at 5 shots and 0.1 at 10 shots unless the method name says otherwise");
         settings.AddRow("suffixes", string.Join("; ", options.Suffixes));
         md.Append(settings.ToMarkdown()).Append('\n');
-        md.Append("Diff-Mix's images enter the classifier with their label of largest weight (the class the prompt translated them to): the replacement schedule ")
-          .Append("swaps one original for one image, and ML.NET trainers take soft labels only as weighted duplicate rows.\n\n");
+        md.Append("Diff-Mix's images keep their soft labels (1 − s^0.5 for the source class, s^0.5 for the prompt's class) as weighted rows drawn together; ")
+          .Append("under the replacement schedule such an image stands in for an original of its largest-weight class, and faithfulness counts it as that class.\n\n");
         md.Append("The suffixes are the tiny world's contexts written as the paper's suffix lists are (App. A.5.1): generic to the metaclass, ")
           .Append("not to the test set. They name patterned backgrounds, as the paper's bird suffixes name water and land scenes that the Waterbirds test then uses.\n");
 
