@@ -78,14 +78,14 @@ public sealed class TinyExperiment(TinyExperimentOptions options)
         ReferenceClassifier? reference = null;
         if (options.ReferencePerClass > 0)
         {
-            var used = options.Shots.SelectMany(k => options.Seeds.SelectMany(s => world.FewShot(k, s))).Select(i => i.ItemIndex).ToHashSet();
+            var used = AllShots.SelectMany(k => options.Seeds.SelectMany(s => world.FewShot(k, s))).Select(i => i.ItemIndex).ToHashSet();
             var referenceImages = world.Reference(options.ReferencePerClass, used);
             var referenceFeatures = Featurize(features, referenceImages.Select(i => i.Path).ToList(), "featurise reference set", progress, cancellationToken);
             reference = ReferenceClassifier.Train(referenceImages.Select(i => i.ClassName).ToList(), referenceFeatures, testSets, testFeatures);
         }
 
         var runs = new List<RunResult>();
-        foreach (int shots in options.Shots)
+        foreach (int shots in AllShots)
             foreach (long seed in options.Seeds)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -113,9 +113,16 @@ public sealed class TinyExperiment(TinyExperimentOptions options)
             throw new FileNotFoundException($"The generator {options.ModelPath} is neither a single-file checkpoint nor a diffusers folder (model_index.json).", options.ModelPath);
     }
 
-    /// <summary>The methods of a shot count: the configured ones, plus the split-ratio sweep at the first shot count.</summary>
+    /// <summary>The shot counts run: the configured ones, then one shot for the single-image study.</summary>
+    public IReadOnlyList<int> AllShots => options.SingleImageStudy && !options.Shots.Contains(1) ? [.. options.Shots, 1] : options.Shots;
+
+    /// <summary>
+    /// The methods of a shot count: the configured ones, plus the split-ratio sweep at the first shot count; at one
+    /// shot in the single-image study, <see cref="TinyExperimentOptions.SingleImageMethods"/>.
+    /// </summary>
     public IReadOnlyList<ExperimentMethod> MethodsFor(int shots)
     {
+        if (shots == 1 && options.SingleImageStudy) return TinyExperimentOptions.SingleImageMethods;
         var methods = options.Methods.ToList();
         if (shots == options.Shots[0])
             foreach (double s in options.SplitSweep)
@@ -156,7 +163,8 @@ public sealed class TinyExperiment(TinyExperimentOptions options)
     static IReadOnlyList<LabeledImage> Labeled(IReadOnlyList<WorldImage> images, string root) =>
         images.Select(i => LabeledImage.FromFile(i.Path, i.ClassName, Path.GetRelativePath(root, i.Path).Replace('\\', '/'))).ToList();
 
-    internal AugmentationOptions AugmentationOptionsFor(Strategy strategy, int shots, long seed, double splitRatio, string? conceptsFolder) => new()
+    internal AugmentationOptions AugmentationOptionsFor(Strategy strategy, int shots, long seed, double splitRatio, string? conceptsFolder,
+        ExtraInversions? extra = null) => new()
     {
         Metaclass = Scene.Metaclass,
         Strategy = strategy,
@@ -169,7 +177,7 @@ public sealed class TinyExperiment(TinyExperimentOptions options)
             LoraLearningRate = options.LoraLearningRate, TokenLearningRate = options.TokenLearningRate,
             TrainLora = strategy.NeedsLora(), Seed = seed,
         },
-        Inversion = new InversionOptions { Steps = options.InversionSteps },
+        Inversion = new InversionOptions { Steps = options.InversionSteps, Extra = extra ?? new InversionOptions().Extra },
         Generation = new GenerationOptions { Steps = options.SampleSteps, GuidanceScale = options.GuidanceScale, BatchSize = options.GenerationBatch },
         Seed = seed,
         PretrainedConceptsFolder = conceptsFolder,
@@ -213,7 +221,7 @@ public sealed class TinyExperiment(TinyExperimentOptions options)
         {
             string? concepts = EnsureConcepts(strategy, shots, seed, few, progress, cancellationToken);
             using var sd = LoadGenerator();
-            using var augmenter = new DiffIIAugmenter(sd, AugmentationOptionsFor(strategy, shots, seed, split, concepts), folder);
+            using var augmenter = new DiffIIAugmenter(sd, AugmentationOptionsFor(strategy, shots, seed, split, concepts, method.Extra), folder);
             string stage = $"{method.Name} k{shots} seed{seed}";
             synthetic = augmenter.Run(Labeled(few, _work), Adapt(progress, stage), cancellationToken);
             failed = augmenter.Failures.Count;

@@ -1,4 +1,5 @@
 using DiffII.Augmentation;
+using DiffII.Inversion;
 using DiffII.MLNet.Classification;
 using static TorchSharp.torch;
 
@@ -8,7 +9,8 @@ namespace DiffII.TinyWorld.Experiment;
 /// One arm of the experiment: no augmentation (<see cref="Strategy"/> null), or a strategy (Diff-II, an ablation, a
 /// baseline) at a split ratio (null: the paper's choice for the shot count, see <see cref="TinyExperimentOptions.DefaultSplitRatio"/>).
 /// </summary>
-public sealed record ExperimentMethod(string Name, Strategy? Strategy, double? SplitRatio = null)
+/// <param name="Extra">Extra inversions for the pool (interpolating strategies); null: the library's default (mirror single-image classes).</param>
+public sealed record ExperimentMethod(string Name, Strategy? Strategy, double? SplitRatio = null, ExtraInversions? Extra = null)
 {
     public static ExperimentMethod Original { get; } = new("original", null);
     public static ExperimentMethod Of(Strategy strategy, double? splitRatio = null) =>
@@ -45,6 +47,11 @@ public sealed record TinyExperimentOptions
     public IReadOnlyList<string> Trainers { get; init; } = ["lbfgs"];
     /// <summary>Real images per class (every context) for the reference classifier that scores faithfulness; 0 skips faithfulness.</summary>
     public int ReferencePerClass { get; init; }
+    /// <summary>
+    /// Also run one-shot sets (every class has a single picture, the paper's stated limitation) with the ways of giving
+    /// such a class a second inversion (<see cref="SingleImageMethods"/>).
+    /// </summary>
+    public bool SingleImageStudy { get; init; }
     /// <summary>Classes shown in the interpolation strips (Fig. 4 of the paper); none when empty.</summary>
     public int InterpolationStrips { get; init; } = 2;
 
@@ -95,6 +102,19 @@ public sealed record TinyExperimentOptions
         ExperimentMethod.Of(Strategy.DiffII),
     ];
 
+    /// <summary>
+    /// The one-shot arms: no augmentation; two-stage denoising from noise (what is left of Diff-II without a pair);
+    /// Diff-II pairing the picture's inversion with its mirror's (the library's default); and with two light centre
+    /// crops as well.
+    /// </summary>
+    public static IReadOnlyList<ExperimentMethod> SingleImageMethods { get; } =
+    [
+        ExperimentMethod.Original,
+        ExperimentMethod.Of(Strategy.TwoStageOnly),
+        new("diff-ii mirror", Strategy.DiffII, null, ExtraInversions.MirrorSingleImageClasses),
+        new("diff-ii mirror+crops", Strategy.DiffII, null, ExtraInversions.MirrorAndCropsSingleImageClasses),
+    ];
+
     /// <summary>The README's first command: 5-shot, original vs Diff-II, one seed, the shipped data subset.</summary>
     public static TinyExperimentOptions Quick(string workFolder, string modelPath) => new()
     {
@@ -107,7 +127,7 @@ public sealed record TinyExperimentOptions
     {
         WorkFolder = workFolder, ModelPath = modelPath, Preset = "full",
         Shots = [5, 10], Seeds = [1, 2, 3], Methods = AllMethods, SplitSweep = [0.1, 0.5, 1.0],
-        TestPerClass = 100, Trainers = ["lbfgs", "sdca"], ReferencePerClass = 200, InterpolationStrips = 3,
+        TestPerClass = 100, Trainers = ["lbfgs", "sdca"], ReferencePerClass = 200, InterpolationStrips = 3, SingleImageStudy = true,
     };
 
     internal static ClassifierTrainer Trainer(string name, int seed) => name.ToLowerInvariant() switch

@@ -85,7 +85,9 @@ public static class TinyExperimentReport
         var files = new List<string>();
         var summary = Summarise(runs);
         var trainers = summary.Select(r => r.Trainer).Distinct().ToList();
-        var methods = runs.Select(r => r.Method).Distinct().ToList();
+        // The main tables: the configured shot counts; the one-shot study has its own table.
+        var methods = runs.Where(r => options.Shots.Contains(r.Shots)).Select(r => r.Method).Distinct().ToList();
+        var singleImage = runs.Where(r => r.Shots == 1 && !options.Shots.Contains(1)).ToList();
 
         files.Add(WriteCsv(Path.Combine(folder, "results.csv"), runs));
         files.Add(WriteSummaryCsv(Path.Combine(folder, "summary.csv"), summary));
@@ -109,6 +111,23 @@ public static class TinyExperimentReport
             md.Append(AccuracyTable(summary, trainer, options.Shots, methods).ToMarkdown()).Append('\n');
         }
         md.Append("![accuracy](accuracy.png)\n\n");
+
+        if (singleImage.Count > 0)
+        {
+            md.Append("## Classes with a single picture\n\n");
+            md.Append("The paper's stated limitation (Sec. 5): with one picture per class there is no pair to interpolate. `two-stage-only` starts from noise ")
+              .Append("(what is left of Diff-II without a pair); `diff-ii mirror` pairs the picture's inversion with its mirror image's (the library's default); ")
+              .Append("`diff-ii mirror+crops` adds two light centre crops (zoom 0.9 and 0.8) to the pool.\n\n");
+            foreach (var trainer in trainers)
+            {
+                var table = new MarkdownTable([$"Method ({trainer})", "In-distribution", "Shifted", "Faithfulness", "Diversity"],
+                    [ColumnAlignment.Left, ColumnAlignment.Right, ColumnAlignment.Right, ColumnAlignment.Right, ColumnAlignment.Right]);
+                foreach (var row in summary.Where(r => r.Trainer == trainer && r.Shots == 1))
+                    table.AddRow(row.Method, Percent(row.InDistributionMean, row.InDistributionStd), Percent(row.ShiftedMean, row.ShiftedStd),
+                        row.FaithfulnessMean is double f ? (100 * f).ToString("F1", Inv) + "%" : "-", row.DiversityMean is double d ? d.ToString("F4", Inv) : "-");
+                md.Append(table.ToMarkdown()).Append('\n');
+            }
+        }
 
         md.Append("## Faithfulness and diversity\n\n");
         md.Append("Proxies for the paper's Table 4 (CLIP score, LPIPS): *faithfulness* is the share of a method's synthetic images that a reference classifier ")
@@ -138,7 +157,7 @@ public static class TinyExperimentReport
         md.Append("## Settings\n\n");
         var settings = new MarkdownTable(["Setting", "Value"]);
         settings.AddRow("generator", options.ModelPath);
-        settings.AddRow("shots × seeds", $"{string.Join(", ", options.Shots)} × {string.Join(", ", options.Seeds)}");
+        settings.AddRow("shots × seeds", $"{string.Join(", ", experiment.AllShots)} × {string.Join(", ", options.Seeds)}");
         settings.AddRow("test pictures", $"{options.TestPerClass} per class in each test set (the same items in both)");
         settings.AddRow("expansion rate", options.ExpansionRate.ToString(Inv));
         settings.AddRow("classifier training", $"ResNet18 features (512); {string.Join(", ", trainers)}; originals with each replaced by a synthetic image of its class with p = {options.ReplacementProbability.ToString(Inv)}, drawn afresh per pass");

@@ -98,6 +98,18 @@ public sealed class TinyExperimentTests : IDisposable
         Assert.Equal(0, TinyExperiment.SplitRatioOf(ExperimentMethod.Of(Strategy.InterpolationOnly), 5));
     }
 
+    [Fact]
+    public void SingleImageStudy_AddsOneShotRuns_WithTheWaysToPairALonePicture()
+    {
+        var options = TinyExperimentOptions.Quick(Path.Combine(_root, "one"), "unused") with { SingleImageStudy = true };
+        var experiment = new TinyExperiment(options);
+        Assert.Equal([5, 1], experiment.AllShots);
+        Assert.Equal(["original", "two-stage-only", "diff-ii mirror", "diff-ii mirror+crops"], experiment.MethodsFor(1).Select(m => m.Name));
+        Assert.Equal([null, null, DiffII.Inversion.ExtraInversions.MirrorSingleImageClasses, DiffII.Inversion.ExtraInversions.MirrorAndCropsSingleImageClasses],
+            experiment.MethodsFor(1).Select(m => m.Extra));
+        Assert.Equal(["original", "diff-ii"], experiment.MethodsFor(5).Select(m => m.Name));
+    }
+
     TinyExperimentOptions Small(string work) => new()
     {
         WorkFolder = Path.Combine(_root, work), ModelPath = SharedData.TinyA(), FashionMnistFolder = Subset,
