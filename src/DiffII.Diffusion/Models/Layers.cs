@@ -42,15 +42,15 @@ public sealed class ResnetBlock2D : nn.Module
     public Tensor forward(Tensor input, Tensor? temb)
     {
         using var scope = NewDisposeScope();
-        var h = conv1.forward(nn.functional.silu(norm1.forward(input)));
+        var h = conv1.call(nn.functional.silu(norm1.call(input)));
         if (time_emb_proj is not null)
         {
             if (temb is null) throw new ArgumentException("This ResnetBlock2D was built with a time embedding projection, but no time embedding was given.");
-            var t = time_emb_proj.forward(nn.functional.silu(temb));
+            var t = time_emb_proj.call(nn.functional.silu(temb));
             h = h + t.unsqueeze(-1).unsqueeze(-1);
         }
-        h = conv2.forward(dropout.forward(nn.functional.silu(norm2.forward(h))));
-        var shortcut = conv_shortcut is null ? input : conv_shortcut.forward(input);
+        h = conv2.call(dropout.call(nn.functional.silu(norm2.call(h))));
+        var shortcut = conv_shortcut is null ? input : conv_shortcut.call(input);
         var output = shortcut + h;
         if (_outputScaleFactor != 1.0) output = output / _outputScaleFactor;
         return output.MoveToOuterDisposeScope();
@@ -73,9 +73,9 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        if (_padding != 0) return conv.forward(input);
+        if (_padding != 0) return conv.call(input);
         using var padded = nn.functional.pad(input, [0, 1, 0, 1], PaddingModes.Constant, 0);
-        return conv.forward(padded);
+        return conv.call(padded);
     }
 }
 
@@ -97,7 +97,7 @@ public sealed class Upsample2D : nn.Module
         using var upsampled = outputSize is null
             ? nn.functional.interpolate(input, scale_factor: [2.0, 2.0], mode: InterpolationMode.Nearest)
             : nn.functional.interpolate(input, size: outputSize, mode: InterpolationMode.Nearest);
-        return conv.forward(upsampled);
+        return conv.call(upsampled);
     }
 }
 
@@ -147,9 +147,9 @@ public sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        using var h = linear_1.forward(input);
+        using var h = linear_1.call(input);
         using var a = nn.functional.silu(h);
-        return linear_2.forward(a);
+        return linear_2.call(a);
     }
 }
 
@@ -167,7 +167,7 @@ public sealed class GEGLU : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var parts = proj.forward(input).chunk(2, -1);
+        var parts = proj.call(input).chunk(2, -1);
         return (parts[0] * nn.functional.gelu(parts[1])).MoveToOuterDisposeScope();
     }
 }
@@ -191,7 +191,7 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = input;
-        foreach (var layer in net) h = layer.forward(h);
+        foreach (var layer in net) h = layer.call(h);
         return h.MoveToOuterDisposeScope();
     }
 }
@@ -224,9 +224,9 @@ public sealed class BasicTransformerBlock : nn.Module
     public Tensor forward(Tensor hiddenStates, Tensor encoderHiddenStates)
     {
         using var scope = NewDisposeScope();
-        var h = attn1.forward(norm1.forward(hiddenStates)) + hiddenStates;
-        h = attn2.forward(norm2.forward(h), encoderHiddenStates) + h;
-        h = ff.forward(norm3.forward(h)) + h;
+        var h = attn1.forward(norm1.call(hiddenStates)) + hiddenStates;
+        h = attn2.forward(norm2.call(h), encoderHiddenStates) + h;
+        h = ff.forward(norm3.call(h)) + h;
         return h.MoveToOuterDisposeScope();
     }
 }
@@ -265,19 +265,19 @@ public sealed class Transformer2DModel : nn.Module
     {
         using var scope = NewDisposeScope();
         long batch = hiddenStates.shape[0], height = hiddenStates.shape[2], width = hiddenStates.shape[3];
-        var h = norm.forward(hiddenStates);
+        var h = norm.call(hiddenStates);
         if (_useLinearProjection)
-            h = proj_in.forward(h.permute(0, 2, 3, 1).reshape(batch, height * width, -1));
+            h = proj_in.call(h.permute(0, 2, 3, 1).reshape(batch, height * width, -1));
         else
         {
-            h = proj_in.forward(h);
+            h = proj_in.call(h);
             h = h.permute(0, 2, 3, 1).reshape(batch, height * width, -1);
         }
         foreach (var block in transformer_blocks) h = block.forward(h, encoderHiddenStates);
         if (_useLinearProjection)
-            h = proj_out.forward(h).reshape(batch, height, width, -1).permute(0, 3, 1, 2);
+            h = proj_out.call(h).reshape(batch, height, width, -1).permute(0, 3, 1, 2);
         else
-            h = proj_out.forward(h.reshape(batch, height, width, -1).permute(0, 3, 1, 2).contiguous());
+            h = proj_out.call(h.reshape(batch, height, width, -1).permute(0, 3, 1, 2).contiguous());
         return (h + hiddenStates).MoveToOuterDisposeScope();
     }
 }
