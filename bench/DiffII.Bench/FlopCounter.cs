@@ -32,7 +32,7 @@ public static class FlopFormulas
 
 /// <summary>
 /// Counts the FLOPs of every forward pass through the given modules, from the shapes the layers really see: forward
-/// hooks on every Conv2d and Linear, and on the query and key projections of every attention (diffusers-style
+/// hooks on every Conv2d, Linear and PointwiseConv2d (a 1×1 conv run on tokens), and on the query and key projections of every attention (diffusers-style
 /// <see cref="Attention"/> and CLIP's <see cref="ClipAttention"/>) for the attention matmuls. Dispose removes the hooks.
 /// </summary>
 public sealed class FlopCounter : IDisposable
@@ -55,6 +55,9 @@ public sealed class FlopCounter : IDisposable
                         break;
                     case Linear linear:
                         _hooks.Add(linear.register_forward_hook((m, input, output) => { Add(FlopCategory.Linear, LinearFlops((Linear)m, input)); return output; }).remove);
+                        break;
+                    case PointwiseConv2d pointwise:
+                        _hooks.Add(pointwise.register_forward_hook((m, input, output) => { Add(FlopCategory.Convolution, PointwiseFlops((PointwiseConv2d)m, input)); return output; }).remove);
                         break;
                     case Attention attention:
                         HookAttention(attention.to_q, attention.to_k, attention.Heads);
@@ -104,6 +107,10 @@ public sealed class FlopCounter : IDisposable
         long outH = output.shape[^2], outW = output.shape[^1];
         return 2 * batch * w[1] * w[2] * w[3] * w[0] * outH * outW;
     }
+
+    /// <summary>A 1×1 conv on tokens: 2 · C_in · C_out per token.</summary>
+    internal static long PointwiseFlops(PointwiseConv2d conv, Tensor input) =>
+        FlopFormulas.Linear(input.numel() / conv.InChannels, conv.InChannels, conv.OutChannels);
 
     internal static long LinearFlops(Linear linear, Tensor input)
     {

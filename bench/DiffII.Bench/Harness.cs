@@ -16,7 +16,7 @@ public sealed record Timing(IReadOnlyList<double> Seconds, long RssBefore, long 
 public sealed record RepetitionPolicy(int MinRepetitions, int MaxRepetitions, double TargetSeconds, double WarmupBelowSeconds)
 {
     public static RepetitionPolicy Quick { get; } = new(1, 5, 1.0, 2.0);
-    public static RepetitionPolicy Full { get; } = new(3, 25, 8.0, 15.0);
+    public static RepetitionPolicy Full { get; } = new(3, 25, 6.0, 15.0);
 
     /// <summary>Repetitions for a call expected to take <paramref name="estimate"/> seconds: enough to fill the target, within the bounds; slow calls get at least 2.</summary>
     public int RepetitionsFor(double estimate)

@@ -14,7 +14,7 @@ public enum TimeCategory { Convolution, Linear, Attention, Normalisation, Other 
 public sealed record LayerTime(string Name, string Shape, TimeCategory Category, double Seconds, long Flops, int Calls);
 
 /// <summary>
-/// Wall-clock time per layer of a forward pass, from hooks: each Conv2d, Linear, GroupNorm and LayerNorm is timed
+/// Wall-clock time per layer of a forward pass, from hooks: each Conv2d, PointwiseConv2d, Linear, GroupNorm and LayerNorm is timed
 /// between its pre- and post-hook, and each attention's core (head split, scaled_dot_product_attention, head merge)
 /// between the value projection's end and the output projection's start. What is left of the pass's total is
 /// "other": activations, residual additions, concatenations, up-sampling, layout copies. CPU kernels run
@@ -44,6 +44,10 @@ public sealed class LayerProfiler : IDisposable
                 case Linear linear:
                     Time(linear, path, TimeCategory.Linear, (m, input, _) => FlopCounter.LinearFlops((Linear)m, input),
                         (input, _) => $"linear {linear.weight!.shape[1]}→{linear.weight!.shape[0]} ×{input.numel() / linear.weight!.shape[1]} tokens");
+                    break;
+                case PointwiseConv2d pointwise:
+                    Time(pointwise, path, TimeCategory.Convolution, (m, input, _) => FlopCounter.PointwiseFlops((PointwiseConv2d)m, input),
+                        (input, _) => $"conv 1×1 {pointwise.InChannels}→{pointwise.OutChannels} as matmul ×{input.numel() / pointwise.InChannels} tokens");
                     break;
                 case GroupNorm norm:
                     Time(norm, path, TimeCategory.Normalisation, (_, _, _) => 0, (input, _) => $"groupnorm [{string.Join("×", input.shape)}]");

@@ -62,51 +62,68 @@ public sealed class StageBench(Harness harness, BenchReport report, TextWriter l
         };
 
         log.WriteLine($"{model} @ {resolution}px ({latentSize}×{latentSize} latents), {sd.DType} on {sd.Device}");
-        foreach (var stage in stages) RunStage(model, resolution, stage, batches, budget, firstCall, stage.Name switch
+        // Breadth first: every stage at batch 1, then every stage at batch 2, … so that when the time budget runs out it
+        // cuts the largest batches of all stages, never a whole stage.
+        var progress = stages.ToDictionary(st => st.Name, _ => new StageProgress());
+        var trainProgress = new StageProgress();
+        foreach (int b in batches)
         {
-            "text-encode" => "text",
-            "vae-encode" => "vae-encode",
-            "vae-decode" => "vae-decode",
-            _ => "unet",
-        });
-        if (training) RunTraining(model, sd, resolution, batches, budget, scratch, flops.GetValueOrDefault("unet"), flops.GetValueOrDefault("text"));
+            foreach (var stage in stages)
+                RunStage(model, resolution, stage, b, budget, firstCall, stage.Name switch
+                {
+                    "text-encode" => "text",
+                    "vae-encode" => "vae-encode",
+                    "vae-decode" => "vae-decode",
+                    _ => "unet",
+                }, progress[stage.Name]);
+            if (training) RunTraining(model, sd, resolution, b, budget, scratch, flops.GetValueOrDefault("unet"), flops.GetValueOrDefault("text"), trainProgress);
+        }
         generator.Dispose();
     }
 
-    void RunStage(string model, int resolution, StageDefinition stage, IReadOnlyList<int> batches, TimeBudget budget,
-        Dictionary<string, double> firstCall, string countKey)
+    /// <summary>What the previous batch of a stage measured, to predict the next one's time and memory.</summary>
+    sealed class StageProgress
     {
-        double? previousSeconds = null;
-        long previousIncrease = 0;
-        int previousBatch = 1;
-        double perSample = double.NaN;
-        foreach (int b in batches)
+        public double? PreviousSeconds;
+        public long PreviousIncrease;
+        public int PreviousBatch = 1;
+        public double PerSample = double.NaN;
+
+        public void Record(Timing timing, int batch)
         {
-            var result = new StageResult { Model = model, Resolution = resolution, Stage = stage.Name, Batch = b, Note = stage.Note };
-            if (double.IsNaN(perSample))
-            {
-                string? refusedFirst = budget.Refuse(0);
-                if (refusedFirst is not null) { report.Stages.Add(result with { Skipped = refusedFirst }); continue; }
-                perSample = stage.FlopsPerSample();
-            }
-            double estimate = previousSeconds is double s ? BatchExtrapolation.Scale(s, previousBatch, b)
-                : BatchExtrapolation.Scale(firstCall.GetValueOrDefault(countKey, 1), 1, b);
-            int runs = harness.Policy.RepetitionsFor(estimate) + (estimate < harness.Policy.WarmupBelowSeconds ? 1 : 0);
-            string? refused = budget.Refuse(estimate * runs)
-                ?? (previousSeconds is null ? null : BatchExtrapolation.RefuseMemory(previousIncrease * b / previousBatch, MemoryProbe.AvailableBytes()));
-            if (refused is not null)
-            {
-                log.WriteLine($"  {stage.Name} b={b}: skipped, {refused}");
-                report.Stages.Add(result with { Skipped = refused });
-                continue;
-            }
-            Timing timing;
-            using (NewDisposeScope()) timing = harness.Measure($"{stage.Name} b={b}", stage.Prepare(b), estimate);
-            report.Stages.Add(Complete(result, timing, perSample * b));
-            previousSeconds = timing.Median;
-            previousIncrease = timing.RssIncrease;
-            previousBatch = b;
+            PreviousSeconds = timing.Median;
+            PreviousIncrease = timing.RssIncrease;
+            PreviousBatch = batch;
         }
+
+        public string? RefuseMemory(int batch) =>
+            PreviousSeconds is null ? null : BatchExtrapolation.RefuseMemory(PreviousIncrease * batch / PreviousBatch, MemoryProbe.AvailableBytes());
+    }
+
+    void RunStage(string model, int resolution, StageDefinition stage, int b, TimeBudget budget,
+        Dictionary<string, double> firstCall, string countKey, StageProgress progress)
+    {
+        var result = new StageResult { Model = model, Resolution = resolution, Stage = stage.Name, Batch = b, Note = stage.Note };
+        if (double.IsNaN(progress.PerSample))
+        {
+            string? refusedFirst = budget.Refuse(0);
+            if (refusedFirst is not null) { report.Stages.Add(result with { Skipped = refusedFirst }); return; }
+            progress.PerSample = stage.FlopsPerSample();
+        }
+        double estimate = progress.PreviousSeconds is double s ? BatchExtrapolation.Scale(s, progress.PreviousBatch, b)
+            : BatchExtrapolation.Scale(firstCall.GetValueOrDefault(countKey, 1), 1, b);
+        int runs = harness.Policy.RepetitionsFor(estimate) + (estimate < harness.Policy.WarmupBelowSeconds ? 1 : 0);
+        string? refused = budget.Refuse(estimate * runs) ?? progress.RefuseMemory(b);
+        if (refused is not null)
+        {
+            log.WriteLine($"  {stage.Name} b={b}: skipped, {refused}");
+            report.Stages.Add(result with { Skipped = refused });
+            return;
+        }
+        Timing timing;
+        using (NewDisposeScope()) timing = harness.Measure($"{stage.Name} b={b}", stage.Prepare(b), estimate);
+        report.Stages.Add(Complete(result, timing, progress.PerSample * b));
+        progress.Record(timing, b);
     }
 
     StageResult Complete(StageResult result, Timing timing, double flops)
@@ -132,57 +149,49 @@ public sealed class StageBench(Harness harness, BenchReport report, TextWriter l
     /// counted as twice the forward pass (the backward pass computes input gradients through the frozen layers,
     /// about the forward's cost; the LoRA weight gradients are negligible).
     /// </summary>
-    void RunTraining(string model, StableDiffusion sd, int resolution, IReadOnlyList<int> batches, TimeBudget budget, string scratch,
-        double unetFlopsPerSample, double textFlopsPerPrompt)
+    void RunTraining(string model, StableDiffusion sd, int resolution, int b, TimeBudget budget, string scratch,
+        double unetFlopsPerSample, double textFlopsPerPrompt, StageProgress progress)
     {
         const string note = "LoRA rank 10 on every attention + 1 token, AdamW; FLOPs ≈ 2 × forward (input gradients through the frozen layers)";
-        double? previousSeconds = null;
-        long previousIncrease = 0;
-        int previousBatch = 1;
+        var result = new StageResult { Model = model, Resolution = resolution, Stage = "train-step", Batch = b, Note = note };
         var unetStep = report.Stages.FirstOrDefault(s => s.Model == model && s.Resolution == resolution && s.Stage == "inversion-step" && s.Skipped is null);
-        foreach (int b in batches)
+        // Before anything is measured, a training step is predicted as three U-Net evaluations (forward + backward).
+        double estimate = progress.PreviousSeconds is double previous ? BatchExtrapolation.Scale(previous, progress.PreviousBatch, b)
+            : unetStep is null ? 1 : 3 * unetStep.MedianSeconds / unetStep.Batch * b;
+        int reps = harness.Policy.RepetitionsFor(estimate);
+        string? refused = budget.Refuse(estimate * (reps + 1)) ?? progress.RefuseMemory(b);
+        if (refused is not null)
         {
-            var result = new StageResult { Model = model, Resolution = resolution, Stage = "train-step", Batch = b, Note = note };
-            // Before anything is measured, a training step is predicted as three U-Net evaluations (forward + backward).
-            double estimate = previousSeconds is double s ? BatchExtrapolation.Scale(s, previousBatch, b)
-                : unetStep is null ? 1 : 3 * unetStep.MedianSeconds / unetStep.Batch * b;
-            int reps = harness.Policy.RepetitionsFor(estimate);
-            string? refused = budget.Refuse(estimate * (reps + 1))
-                ?? (previousSeconds is null ? null : BatchExtrapolation.RefuseMemory(previousIncrease * b / previousBatch, MemoryProbe.AvailableBytes()));
-            if (refused is not null)
-            {
-                log.WriteLine($"  train-step b={b}: skipped, {refused}");
-                report.Stages.Add(result with { Skipped = refused });
-                continue;
-            }
-            using var scope = NewDisposeScope();
-            var image = rand([3, resolution, resolution], generator: new Generator(11)) * 2 - 1;
-            var stamps = new List<double>();
-            var options = new ConceptOptions
-            {
-                Metaclass = model == "tiny" ? "shirt" : "bird", Steps = reps + 1, BatchSize = b, LoraRank = 10,
-                CheckpointEvery = int.MaxValue, RandomFlip = false, Seed = 1,
-            };
-            string work = Path.Combine(scratch, $"train-{model}-{resolution}-{b}");
-            long before = MemoryProbe.ResidentBytes();
-            Timing timing;
-            using (var sampler = new ResidentSetSampler())
-            using (enable_grad())
-            {
-                ConceptLearner.Learn(sd, ["bench"], [[image]], options, work, new StepClock(stamps, harness));
-                var steps = stamps.Zip(stamps.Skip(1), (a, c) => c - a).ToList();
-                timing = new Timing(steps.Count > 0 ? steps : stamps, before, sampler.Peak, 1);
-            }
-            // Learn leaves the LoRA attached as live adapters; take it off so later stages measure the base model.
-            foreach (var (_, attention) in sd.Unet.Attentions()) attention.Adapters = null;
-            if (Directory.Exists(work)) Directory.Delete(work, true);
-            log.WriteLine($"  {"train-step b=" + b,-44} median {Format.Seconds(timing.Median),9}  min {Format.Seconds(timing.Min),9}  ×{timing.Seconds.Count}  peak RSS {Format.Bytes(timing.PeakRss)}");
-            double flops = unetFlopsPerSample > 0 ? 2 * (unetFlopsPerSample * b + textFlopsPerPrompt) : 0;
-            report.Stages.Add(Complete(result, timing, flops));
-            previousSeconds = timing.Median;
-            previousIncrease = timing.RssIncrease;
-            previousBatch = b;
+            log.WriteLine($"  train-step b={b}: skipped, {refused}");
+            report.Stages.Add(result with { Skipped = refused });
+            return;
         }
+        using var scope = NewDisposeScope();
+        var image = rand([3, resolution, resolution], generator: new Generator(11)) * 2 - 1;
+        var stamps = new List<double>();
+        var options = new ConceptOptions
+        {
+            Metaclass = model == "tiny" ? "shirt" : "bird", Steps = reps + 1, BatchSize = b, LoraRank = 10,
+            CheckpointEvery = int.MaxValue, RandomFlip = false, Seed = 1,
+        };
+        string work = Path.Combine(scratch, $"train-{model}-{resolution}-{b}");
+        long before = MemoryProbe.ResidentBytes();
+        Timing timing;
+        using (var sampler = new ResidentSetSampler())
+        using (enable_grad())
+        {
+            ConceptLearner.Learn(sd, ["bench"], [[image]], options, work, new StepClock(stamps, harness));
+            // The first step is the warm-up (optimizer state, gradient buffers); the others are timed.
+            var steps = stamps.Zip(stamps.Skip(1), (a, c) => c - a).ToList();
+            timing = new Timing(steps.Count > 0 ? steps : stamps, before, sampler.Peak, 1);
+        }
+        // Learn leaves the LoRA attached as live adapters; take it off so later stages measure the base model.
+        foreach (var (_, attention) in sd.Unet.Attentions()) attention.Adapters = null;
+        if (Directory.Exists(work)) Directory.Delete(work, true);
+        log.WriteLine($"  {"train-step b=" + b,-44} median {Format.Seconds(timing.Median),9}  min {Format.Seconds(timing.Min),9}  ×{timing.Seconds.Count}  peak RSS {Format.Bytes(timing.PeakRss)}");
+        double flops = unetFlopsPerSample > 0 ? 2 * (unetFlopsPerSample * b + textFlopsPerPrompt) : 0;
+        report.Stages.Add(Complete(result, timing, flops));
+        progress.Record(timing, b);
     }
 
     /// <summary>Records the time of each reported training step (synchronising the device first).</summary>

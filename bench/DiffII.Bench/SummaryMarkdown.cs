@@ -83,6 +83,10 @@ public static class SummaryMarkdown
         sb.AppendLine();
     }
 
+    static readonly string[] Stages = ["text-encode", "vae-encode", "inversion-step", "guided-step", "vae-decode", "train-step"];
+
+    static int StageOrder(string stage) => Array.IndexOf(Stages, stage) is int i and >= 0 ? i : Stages.Length;
+
     static void RenderStages(StringBuilder sb, BenchReport report)
     {
         foreach (var group in report.Stages.GroupBy(s => (s.Model, s.Resolution)))
@@ -91,7 +95,7 @@ public static class SummaryMarkdown
             sb.AppendLine();
             var t = new MarkdownTable(["stage", "batch", "median", "min", "runs", "samples/s", "GFLOP", "GFLOP/s", "of peak", "peak RSS", "+RSS"],
                 [L, R, R, R, R, R, R, R, R, R, R]);
-            foreach (var s in group)
+            foreach (var s in group.OrderBy(s => StageOrder(s.Stage)).ThenBy(s => s.Batch))
             {
                 if (s.Skipped is not null) { t.AddRow(s.Stage, s.Batch, "skipped", "", "", "", "", "", "", "", s.Skipped); continue; }
                 t.AddRow(s.Stage, s.Batch, Format.Seconds(s.MedianSeconds), Format.Seconds(s.MinSeconds), s.Repetitions, Format.Rate(s.SamplesPerSecond),

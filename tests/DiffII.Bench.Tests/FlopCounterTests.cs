@@ -46,6 +46,17 @@ public class FlopCounterTests
     }
 
     [Fact]
+    public void PointwiseConv_CountsAsAConvolution_PerToken()
+    {
+        using var _ = no_grad();
+        using var pointwise = new PointwiseConv2d(6, 10);
+        using var counter = new FlopCounter(pointwise);
+        pointwise.call(randn(2, 15, 6)).Dispose();
+        Assert.Equal(FlopFormulas.Conv2d(2, 6, 10, 1, 1, 1, 3, 5), counter.ByCategory[FlopCategory.Convolution]);
+        Assert.Equal(0, counter.ByCategory[FlopCategory.Linear]);
+    }
+
+    [Fact]
     public void CrossAttention_CountsItsFourProjectionsAndTheTwoAttentionMatmuls()
     {
         using var _ = no_grad();

@@ -232,8 +232,47 @@ public sealed class BasicTransformerBlock : nn.Module
 }
 
 /// <summary>
+/// A 1×1 convolution applied to tokens, [B, N, C_in] → [B, N, C_out], as one matrix product. It holds the conv's own
+/// parameters (weight [C_out, C_in, 1, 1] and bias), so state-dict keys, shapes and seeded initialisation are those of
+/// the <c>nn.Conv2d</c> it stands for. Why not the conv itself: libtorch's CPU convolution runs a 1×1 conv several
+/// times slower than the same product as a linear (bench/ measures both), and Transformer2DModel wants tokens anyway.
+/// </summary>
+public sealed class PointwiseConv2d : nn.Module<Tensor, Tensor>
+{
+    public readonly Parameter weight;
+    public readonly Parameter? bias;
+
+    public PointwiseConv2d(int inChannels, int outChannels, bool hasBias = true, Device? device = null, ScalarType? dtype = null)
+        : base(nameof(PointwiseConv2d))
+    {
+        // Built as a real Conv2d first, so default initialisation draws exactly what nn.Conv2d would.
+        using var conv = nn.Conv2d(inChannels, outChannels, 1, stride: 1, bias: hasBias, device: device, dtype: dtype);
+        using (no_grad())
+        {
+            weight = new Parameter(conv.weight!.detach().clone());
+            if (hasBias) bias = new Parameter(conv.bias!.detach().clone());
+        }
+        RegisterComponents();
+    }
+
+    public long InChannels => weight.shape[1];
+    public long OutChannels => weight.shape[0];
+
+    /// <param name="input">[..., C_in] tokens.</param>
+    public override Tensor forward(Tensor input)
+    {
+        if (input.shape[^1] != InChannels)
+            throw new ArgumentException($"PointwiseConv2d expects {InChannels} channels last, got [{string.Join(", ", input.shape)}].");
+        using var matrix = weight.flatten(1);
+        return nn.functional.linear(input, matrix, bias);
+    }
+}
+
+/// <summary>
 /// diffusers' <c>Transformer2DModel</c> for continuous (feature-map) input: GroupNorm (eps 1e-6) → proj_in (1×1 conv,
-/// or linear after flattening when use_linear_projection) → transformer blocks → proj_out → + input.
+/// or linear when use_linear_projection) → transformer blocks → proj_out → + input. Both projection kinds run on the
+/// flattened tokens (the 1×1 conv as <see cref="PointwiseConv2d"/>), which is the same arithmetic as diffusers' conv
+/// path without its layout round trips.
 /// </summary>
 public sealed class Transformer2DModel : nn.Module
 {
@@ -241,23 +280,21 @@ public sealed class Transformer2DModel : nn.Module
     public readonly nn.Module<Tensor, Tensor> proj_in;
     public readonly ModuleList<BasicTransformerBlock> transformer_blocks;
     public readonly nn.Module<Tensor, Tensor> proj_out;
-    readonly bool _useLinearProjection;
 
     public Transformer2DModel(int heads, int headDim, int inChannels, int numLayers, int crossAttentionDim, int normNumGroups,
                               bool useLinearProjection, bool upcastAttention, double dropout = 0.0, Device? device = null, ScalarType? dtype = null)
         : base(nameof(Transformer2DModel))
     {
-        _useLinearProjection = useLinearProjection;
         int inner = heads * headDim;
         norm = NormLayers.GroupNorm(normNumGroups, inChannels, 1e-6, device, dtype);
         proj_in = useLinearProjection
             ? nn.Linear(inChannels, inner, device: device, dtype: dtype)
-            : nn.Conv2d(inChannels, inner, 1, stride: 1, device: device, dtype: dtype);
+            : new PointwiseConv2d(inChannels, inner, device: device, dtype: dtype);
         transformer_blocks = nn.ModuleList(Enumerable.Range(0, numLayers)
             .Select(_ => new BasicTransformerBlock(inner, heads, headDim, crossAttentionDim, upcastAttention, dropout, device, dtype)).ToArray());
         proj_out = useLinearProjection
             ? nn.Linear(inner, inChannels, device: device, dtype: dtype)
-            : nn.Conv2d(inner, inChannels, 1, stride: 1, device: device, dtype: dtype);
+            : new PointwiseConv2d(inner, inChannels, device: device, dtype: dtype);
         RegisterComponents();
     }
 
@@ -266,19 +303,11 @@ public sealed class Transformer2DModel : nn.Module
         using var scope = NewDisposeScope();
         long batch = hiddenStates.shape[0], height = hiddenStates.shape[2], width = hiddenStates.shape[3];
         var h = norm.call(hiddenStates);
-        if (_useLinearProjection)
-            h = proj_in.call(h.permute(0, 2, 3, 1).reshape(batch, height * width, -1));
-        else
-        {
-            h = proj_in.call(h);
-            h = h.permute(0, 2, 3, 1).reshape(batch, height * width, -1);
-        }
+        h = proj_in.call(h.permute(0, 2, 3, 1).reshape(batch, height * width, -1));
         foreach (var block in transformer_blocks) h = block.forward(h, encoderHiddenStates);
-        if (_useLinearProjection)
-            h = proj_out.call(h).reshape(batch, height, width, -1).permute(0, 3, 1, 2);
-        else
-            h = proj_out.call(h.reshape(batch, height, width, -1).permute(0, 3, 1, 2).contiguous());
-        return (h + hiddenStates).MoveToOuterDisposeScope();
+        h = proj_out.call(h).reshape(batch, height, width, -1).permute(0, 3, 1, 2);
+        // The input first, so the sum takes its contiguous NCHW layout rather than the permuted view's.
+        return (hiddenStates + h).MoveToOuterDisposeScope();
     }
 }
 
