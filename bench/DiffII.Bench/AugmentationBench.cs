@@ -92,7 +92,7 @@ public sealed class AugmentationBench(StableDiffusion sd, string model, string s
         foreach (var (_, attention) in sd.Unet.Attentions()) attention.Adapters = null;
     }
 
-    /// <summary>Scaling along three axes around a 4-class, 5-shot, ×5 centre; a line per axis.</summary>
+    /// <summary>Scaling along three axes around a centre (4 classes, 5 shots, ×5 unless given); a line per axis.</summary>
     public void Scaling(int[] classCounts, int[] shotCounts, int[] expansions, AugmentationSettings settings, int centreClasses = 4, int centreShots = 5, int centreExpansion = 5)
     {
         log.WriteLine($"scaling ({model}, concept steps {settings.ConceptSteps}, inversion steps {settings.InversionSteps}, generation steps {settings.GenerationSteps})");

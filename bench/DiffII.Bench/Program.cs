@@ -71,18 +71,21 @@ namespace DiffII.Bench
                     var augmentation = new AugmentationBench(tiny, "tiny", scratch, report, log);
                     if (sections.Contains("scaling"))
                     {
-                        var settings = options.IsFull ? new AugmentationSettings(40, 25, 25) : new AugmentationSettings(5, 5, 5);
-                        if (options.IsFull) augmentation.Scaling([1, 2, 4, 8, 16], [1, 2, 5, 10], [1, 2, 5, 10], settings);
+                        // Around a 4-class, 5-shot, ×2 centre; 10 generation steps keep the full grid (about 600 images) within minutes.
+                        var settings = options.IsFull ? new AugmentationSettings(20, 25, 10) : new AugmentationSettings(5, 5, 5);
+                        if (options.IsFull) augmentation.Scaling([1, 2, 4, 8], [1, 2, 5, 10], [1, 2, 4, 8], settings, centreExpansion: 2);
                         else augmentation.Scaling([1, 2, 4], [1, 2, 5], [1, 2, 5], settings);
                     }
                     if (sections.Contains("memory"))
-                        augmentation.MemoryFlatness(options.MemoryImages, options.IsFull ? new AugmentationSettings(5, 10, 10) : new AugmentationSettings(2, 2, 2));
+                        augmentation.MemoryFlatness(options.MemoryImages, options.IsFull ? new AugmentationSettings(5, 10, 5) : new AugmentationSettings(2, 2, 2));
                 }
                 report.OptimisationChecks.AddRange(OptimisationChecks.All);
             }
             finally
             {
                 report.WallSeconds = wall.Elapsed.TotalSeconds;
+                report.OtherLoadAtEnd.AddRange(MachineProbe.OtherBusyProcesses());
+                report.LoadAverageAtEnd = MachineProbe.LoadAverage();
                 ResultsWriter.Write(report, outFolder);
                 Directory.Delete(scratch, true);
                 log.WriteLine($"wrote {outFolder} ({Format.Seconds(report.WallSeconds)})");
