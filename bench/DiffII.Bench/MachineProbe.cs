@@ -60,7 +60,23 @@ public static class MachineProbe
         catch (System.ComponentModel.Win32Exception) { return "unknown (nvidia-smi not found)"; }
     }
 
-    static double LoadAverage()
+    /// <summary>This process and its ancestors (e.g. the `dotnet run` that launched it): not "other" load.</summary>
+    static HashSet<int> OwnProcessChain()
+    {
+        var chain = new HashSet<int>();
+        for (int pid = Environment.ProcessId; pid > 1 && chain.Add(pid);)
+        {
+            try
+            {
+                string stat = File.ReadAllText($"/proc/{pid}/stat");
+                pid = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1], CultureInfo.InvariantCulture);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { break; }
+        }
+        return chain;
+    }
+
+    public static double LoadAverage()
     {
         if (!File.Exists("/proc/loadavg")) return double.NaN;
         var first = File.ReadAllText("/proc/loadavg").Split(' ')[0];
@@ -74,13 +90,13 @@ public static class MachineProbe
     public static IReadOnlyList<string> OtherBusyProcesses()
     {
         if (!Directory.Exists("/proc")) return [];
-        int self = Environment.ProcessId;
+        var ours = OwnProcessChain();
         Dictionary<int, (long Ticks, string Name)> Sample()
         {
             var result = new Dictionary<int, (long, string)>();
             foreach (var dir in Directory.EnumerateDirectories("/proc"))
             {
-                if (!int.TryParse(Path.GetFileName(dir), out int pid) || pid == self) continue;
+                if (!int.TryParse(Path.GetFileName(dir), out int pid) || ours.Contains(pid)) continue;
                 try
                 {
                     string stat = File.ReadAllText(Path.Combine(dir, "stat"));

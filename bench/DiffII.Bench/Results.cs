@@ -132,6 +132,9 @@ public sealed record BenchReport
     public MemoryFlatnessResult? Memory { get; set; }
     public List<string> Notes { get; init; } = [];
     public double WallSeconds { get; set; }
+    /// <summary>Other busy processes seen when the run ended (load can come and go during a run).</summary>
+    public List<string> OtherLoadAtEnd { get; init; } = [];
+    public double LoadAverageAtEnd { get; set; }
 
     /// <summary>The best peak rate of the run (GFLOP/s), the reference for every fraction.</summary>
     public double? PeakGflopPerSecond => Peaks.Count == 0 ? null : Peaks.Max(p => p.GflopPerSecond);

@@ -32,6 +32,8 @@ public static class SummaryMarkdown
         sb.AppendLine(m.OtherLoad.Count == 0
             ? $"- Machine quiet when the run started (1-min load average {m.LoadAverage1Min:F2}; no other process above 0.1 core)."
             : $"- **Other load when the run started** (numbers are distorted by it): {string.Join("; ", m.OtherLoad)}. 1-min load average {m.LoadAverage1Min:F2}.");
+        if (report.OtherLoadAtEnd.Count > 0)
+            sb.AppendLine($"- **Other load when the run ended**: {string.Join("; ", report.OtherLoadAtEnd)}. 1-min load average {report.LoadAverageAtEnd:F2}.");
         sb.AppendLine($"- Wall time of the whole run: {Format.Seconds(report.WallSeconds)}.");
         sb.AppendLine();
         sb.AppendLine("All models have random weights in their real architectures (speed does not depend on the weights' values): SD 1.5 / 2.1 from their diffusers configs, the tiny model from `TinyModelConfigs`. FLOPs are counted from the shapes each layer really sees (convolutions, linears, the two attention matmuls; norms and activations are not counted), one multiply-add = 2 FLOPs.");
