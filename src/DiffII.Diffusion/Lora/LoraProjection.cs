@@ -47,7 +47,7 @@ public sealed class LoraProjection : nn.Module<Tensor, Tensor>, IProjectionAdapt
         var weightType = down.weight!.dtype;
         using var scope = NewDisposeScope();
         var x = input.dtype == weightType ? input : input.to(weightType);
-        var delta = up.forward(down.forward(x));
+        var delta = up.call(down.call(x));
         if (Multiplier != 1.0) delta = delta * Multiplier;
         return scope.MoveToOuter(delta.dtype == input.dtype ? delta : delta.to(input.dtype));
     }

@@ -91,7 +91,7 @@ public sealed class Attention : nn.Module
         if (encoderHiddenStates is not null && (encoderHiddenStates.dim() != 3 || encoderHiddenStates.shape[2] != KeyValueInputDim || encoderHiddenStates.shape[0] != batch))
             throw new ArgumentException($"Attention expects encoder hidden states [{batch}, M, {KeyValueInputDim}], got [{string.Join(", ", encoderHiddenStates.shape)}].");
 
-        if (group_norm is not null) hiddenStates = group_norm.forward(hiddenStates.transpose(1, 2)).transpose(1, 2);
+        if (group_norm is not null) hiddenStates = group_norm.call(hiddenStates.transpose(1, 2)).transpose(1, 2);
         var context = encoderHiddenStates ?? hiddenStates;
         var adapters = Adapters;
 
@@ -112,7 +112,7 @@ public sealed class Attention : nn.Module
         attended = attended.transpose(1, 2).reshape(batch, -1, InnerDim);
 
         var output = Project((Linear)to_out[0], adapters?.Out, attended, adapters);
-        output = to_out[1].forward(output);
+        output = to_out[1].call(output);
         if (spatial) output = output.transpose(-1, -2).reshape(batch, channels, height, width);
         if (ResidualConnection) output = output + residual;
         if (RescaleOutputFactor != 1.0) output = output / RescaleOutputFactor;
@@ -121,7 +121,7 @@ public sealed class Attention : nn.Module
 
     static Tensor Project(Linear projection, IProjectionAdapter? adapter, Tensor input, AttentionAdapters? adapters)
     {
-        var output = projection.forward(input);
+        var output = projection.call(input);
         if (adapter is null) return output;
         var delta = adapter.Delta(input);
         return adapters!.Scale == 1.0 ? output + delta : output + delta * adapters.Scale;

@@ -186,7 +186,7 @@ public sealed class ClipTextTransformer : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var hidden = embeddings.forward(inputIds);
         hidden = encoder.forward(hidden);
-        return final_layer_norm.forward(hidden).MoveToOuterDisposeScope();
+        return final_layer_norm.call(hidden).MoveToOuterDisposeScope();
     }
 }
 
@@ -221,7 +221,7 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         var ids = inputIds.to(ScalarType.Int64, token_embedding.weight!.device);
         var positions = position_ids.narrow(1, 0, length);
-        var tokens = token_embedding.forward(ids);
+        var tokens = token_embedding.call(ids);
         if (_trainableRows is not null)
         {
             // Tokens being learned take their vectors from the trainable rows; all others from the frozen table.
@@ -229,7 +229,7 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
             var learned = _trainableRows.index_select(0, slot.clamp_min(0).flatten()).reshape(tokens.shape).to(tokens.dtype);
             tokens = where(slot.ge(0).unsqueeze(-1), learned, tokens);
         }
-        return (tokens + position_embedding.forward(positions)).MoveToOuterDisposeScope();
+        return (tokens + position_embedding.call(positions)).MoveToOuterDisposeScope();
     }
 
     Parameter? _trainableRows;
@@ -295,7 +295,7 @@ public sealed class ClipEncoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        foreach (var layer in layers) hidden = layer.forward(hidden);
+        foreach (var layer in layers) hidden = layer.call(hidden);
         return hidden.MoveToOuterDisposeScope();
     }
 }
@@ -321,8 +321,8 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        hidden = hidden + self_attn.forward(layer_norm1.forward(hidden));
-        hidden = hidden + mlp.forward(layer_norm2.forward(hidden));
+        hidden = hidden + self_attn.forward(layer_norm1.call(hidden));
+        hidden = hidden + mlp.forward(layer_norm2.call(hidden));
         return hidden.MoveToOuterDisposeScope();
     }
 }
@@ -354,13 +354,13 @@ public sealed class ClipAttention : nn.Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         long batch = hidden.shape[0], length = hidden.shape[1];
         Tensor Heads(Tensor x) => x.view(batch, length, _heads, _headDim).transpose(1, 2);
-        var q = Heads(q_proj.forward(hidden));
-        var k = Heads(k_proj.forward(hidden));
-        var v = Heads(v_proj.forward(hidden));
+        var q = Heads(q_proj.call(hidden));
+        var k = Heads(k_proj.call(hidden));
+        var v = Heads(v_proj.call(hidden));
         // SDPA's default scale is head_dim^-0.5, which is exactly CLIP's q scaling.
         var attended = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
         var merged = attended.transpose(1, 2).reshape(batch, length, _heads * _headDim);
-        return out_proj.forward(merged).MoveToOuterDisposeScope();
+        return out_proj.call(merged).MoveToOuterDisposeScope();
     }
 }
 
@@ -383,7 +383,7 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var x = fc1.forward(hidden);
+        var x = fc1.call(hidden);
         x = _activation switch
         {
             "quick_gelu" => x * sigmoid(x * 1.702),
@@ -391,6 +391,6 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
             "gelu_new" => nn.functional.gelu(x, GELU.Approximate.tanh),
             _ => throw new InvalidOperationException($"Unsupported hidden_act '{_activation}'."),
         };
-        return fc2.forward(x).MoveToOuterDisposeScope();
+        return fc2.call(x).MoveToOuterDisposeScope();
     }
 }

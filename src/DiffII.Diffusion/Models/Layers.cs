@@ -42,15 +42,15 @@ public sealed class ResnetBlock2D : nn.Module
     public Tensor forward(Tensor input, Tensor? temb)
     {
         using var scope = NewDisposeScope();
-        var h = conv1.forward(nn.functional.silu(norm1.forward(input)));
+        var h = conv1.call(nn.functional.silu(norm1.call(input)));
         if (time_emb_proj is not null)
         {
             if (temb is null) throw new ArgumentException("This ResnetBlock2D was built with a time embedding projection, but no time embedding was given.");
-            var t = time_emb_proj.forward(nn.functional.silu(temb));
+            var t = time_emb_proj.call(nn.functional.silu(temb));
             h = h + t.unsqueeze(-1).unsqueeze(-1);
         }
-        h = conv2.forward(dropout.forward(nn.functional.silu(norm2.forward(h))));
-        var shortcut = conv_shortcut is null ? input : conv_shortcut.forward(input);
+        h = conv2.call(dropout.call(nn.functional.silu(norm2.call(h))));
+        var shortcut = conv_shortcut is null ? input : conv_shortcut.call(input);
         var output = shortcut + h;
         if (_outputScaleFactor != 1.0) output = output / _outputScaleFactor;
         return output.MoveToOuterDisposeScope();
@@ -73,9 +73,9 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        if (_padding != 0) return conv.forward(input);
+        if (_padding != 0) return conv.call(input);
         using var padded = nn.functional.pad(input, [0, 1, 0, 1], PaddingModes.Constant, 0);
-        return conv.forward(padded);
+        return conv.call(padded);
     }
 }
 
@@ -97,7 +97,7 @@ public sealed class Upsample2D : nn.Module
         using var upsampled = outputSize is null
             ? nn.functional.interpolate(input, scale_factor: [2.0, 2.0], mode: InterpolationMode.Nearest)
             : nn.functional.interpolate(input, size: outputSize, mode: InterpolationMode.Nearest);
-        return conv.forward(upsampled);
+        return conv.call(upsampled);
     }
 }
 
@@ -147,9 +147,9 @@ public sealed class TimestepEmbedding : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        using var h = linear_1.forward(input);
+        using var h = linear_1.call(input);
         using var a = nn.functional.silu(h);
-        return linear_2.forward(a);
+        return linear_2.call(a);
     }
 }
 
@@ -167,7 +167,7 @@ public sealed class GEGLU : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor input)
     {
         using var scope = NewDisposeScope();
-        var parts = proj.forward(input).chunk(2, -1);
+        var parts = proj.call(input).chunk(2, -1);
         return (parts[0] * nn.functional.gelu(parts[1])).MoveToOuterDisposeScope();
     }
 }
@@ -191,7 +191,7 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
     {
         using var scope = NewDisposeScope();
         var h = input;
-        foreach (var layer in net) h = layer.forward(h);
+        foreach (var layer in net) h = layer.call(h);
         return h.MoveToOuterDisposeScope();
     }
 }
@@ -224,16 +224,55 @@ public sealed class BasicTransformerBlock : nn.Module
     public Tensor forward(Tensor hiddenStates, Tensor encoderHiddenStates)
     {
         using var scope = NewDisposeScope();
-        var h = attn1.forward(norm1.forward(hiddenStates)) + hiddenStates;
-        h = attn2.forward(norm2.forward(h), encoderHiddenStates) + h;
-        h = ff.forward(norm3.forward(h)) + h;
+        var h = attn1.forward(norm1.call(hiddenStates)) + hiddenStates;
+        h = attn2.forward(norm2.call(h), encoderHiddenStates) + h;
+        h = ff.forward(norm3.call(h)) + h;
         return h.MoveToOuterDisposeScope();
     }
 }
 
 /// <summary>
+/// A 1×1 convolution applied to tokens, [B, N, C_in] → [B, N, C_out], as one matrix product. It holds the conv's own
+/// parameters (weight [C_out, C_in, 1, 1] and bias), so state-dict keys, shapes and seeded initialisation are those of
+/// the <c>nn.Conv2d</c> it stands for. Why not the conv itself: libtorch's CPU convolution runs a 1×1 conv several
+/// times slower than the same product as a linear (bench/ measures both), and Transformer2DModel wants tokens anyway.
+/// </summary>
+public sealed class PointwiseConv2d : nn.Module<Tensor, Tensor>
+{
+    public readonly Parameter weight;
+    public readonly Parameter? bias;
+
+    public PointwiseConv2d(int inChannels, int outChannels, bool hasBias = true, Device? device = null, ScalarType? dtype = null)
+        : base(nameof(PointwiseConv2d))
+    {
+        // Built as a real Conv2d first, so default initialisation draws exactly what nn.Conv2d would.
+        using var conv = nn.Conv2d(inChannels, outChannels, 1, stride: 1, bias: hasBias, device: device, dtype: dtype);
+        using (no_grad())
+        {
+            weight = new Parameter(conv.weight!.detach().clone());
+            if (hasBias) bias = new Parameter(conv.bias!.detach().clone());
+        }
+        RegisterComponents();
+    }
+
+    public long InChannels => weight.shape[1];
+    public long OutChannels => weight.shape[0];
+
+    /// <param name="input">[..., C_in] tokens.</param>
+    public override Tensor forward(Tensor input)
+    {
+        if (input.shape[^1] != InChannels)
+            throw new ArgumentException($"PointwiseConv2d expects {InChannels} channels last, got [{string.Join(", ", input.shape)}].");
+        using var matrix = weight.flatten(1);
+        return nn.functional.linear(input, matrix, bias);
+    }
+}
+
+/// <summary>
 /// diffusers' <c>Transformer2DModel</c> for continuous (feature-map) input: GroupNorm (eps 1e-6) → proj_in (1×1 conv,
-/// or linear after flattening when use_linear_projection) → transformer blocks → proj_out → + input.
+/// or linear when use_linear_projection) → transformer blocks → proj_out → + input. Both projection kinds run on the
+/// flattened tokens (the 1×1 conv as <see cref="PointwiseConv2d"/>), which is the same arithmetic as diffusers' conv
+/// path without its layout round trips.
 /// </summary>
 public sealed class Transformer2DModel : nn.Module
 {
@@ -241,23 +280,21 @@ public sealed class Transformer2DModel : nn.Module
     public readonly nn.Module<Tensor, Tensor> proj_in;
     public readonly ModuleList<BasicTransformerBlock> transformer_blocks;
     public readonly nn.Module<Tensor, Tensor> proj_out;
-    readonly bool _useLinearProjection;
 
     public Transformer2DModel(int heads, int headDim, int inChannels, int numLayers, int crossAttentionDim, int normNumGroups,
                               bool useLinearProjection, bool upcastAttention, double dropout = 0.0, Device? device = null, ScalarType? dtype = null)
         : base(nameof(Transformer2DModel))
     {
-        _useLinearProjection = useLinearProjection;
         int inner = heads * headDim;
         norm = NormLayers.GroupNorm(normNumGroups, inChannels, 1e-6, device, dtype);
         proj_in = useLinearProjection
             ? nn.Linear(inChannels, inner, device: device, dtype: dtype)
-            : nn.Conv2d(inChannels, inner, 1, stride: 1, device: device, dtype: dtype);
+            : new PointwiseConv2d(inChannels, inner, device: device, dtype: dtype);
         transformer_blocks = nn.ModuleList(Enumerable.Range(0, numLayers)
             .Select(_ => new BasicTransformerBlock(inner, heads, headDim, crossAttentionDim, upcastAttention, dropout, device, dtype)).ToArray());
         proj_out = useLinearProjection
             ? nn.Linear(inner, inChannels, device: device, dtype: dtype)
-            : nn.Conv2d(inner, inChannels, 1, stride: 1, device: device, dtype: dtype);
+            : new PointwiseConv2d(inner, inChannels, device: device, dtype: dtype);
         RegisterComponents();
     }
 
@@ -265,20 +302,12 @@ public sealed class Transformer2DModel : nn.Module
     {
         using var scope = NewDisposeScope();
         long batch = hiddenStates.shape[0], height = hiddenStates.shape[2], width = hiddenStates.shape[3];
-        var h = norm.forward(hiddenStates);
-        if (_useLinearProjection)
-            h = proj_in.forward(h.permute(0, 2, 3, 1).reshape(batch, height * width, -1));
-        else
-        {
-            h = proj_in.forward(h);
-            h = h.permute(0, 2, 3, 1).reshape(batch, height * width, -1);
-        }
+        var h = norm.call(hiddenStates);
+        h = proj_in.call(h.permute(0, 2, 3, 1).reshape(batch, height * width, -1));
         foreach (var block in transformer_blocks) h = block.forward(h, encoderHiddenStates);
-        if (_useLinearProjection)
-            h = proj_out.forward(h).reshape(batch, height, width, -1).permute(0, 3, 1, 2);
-        else
-            h = proj_out.forward(h.reshape(batch, height, width, -1).permute(0, 3, 1, 2).contiguous());
-        return (h + hiddenStates).MoveToOuterDisposeScope();
+        h = proj_out.call(h).reshape(batch, height, width, -1).permute(0, 3, 1, 2);
+        // The input first, so the sum takes its contiguous NCHW layout rather than the permuted view's.
+        return (hiddenStates + h).MoveToOuterDisposeScope();
     }
 }
 

@@ -65,7 +65,7 @@ public sealed class CrossAttnDownBlock2D : UNetDownBlock
         }
         if (downsamplers is not null)
         {
-            foreach (var down in downsamplers) h = down.forward(h);
+            foreach (var down in downsamplers) h = down.call(h);
             skips.Add(h);
         }
         return (h, skips.ToArray());
@@ -280,7 +280,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         var tEmb = time_proj.forward(timesteps).to(sample.dtype);
         var emb = time_embedding.forward(tEmb);
 
-        var h = conv_in.forward(sample);
+        var h = conv_in.call(sample);
         var skips = new List<Tensor> { h };
         foreach (var block in down_blocks)
         {
@@ -302,7 +302,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
             h = block.forward(h, blockSkips, emb, encoderHiddenStates, upsampleSize);
         }
 
-        h = conv_out.forward(nn.functional.silu(conv_norm_out.forward(h)));
+        h = conv_out.call(nn.functional.silu(conv_norm_out.call(h)));
         return h.MoveToOuterDisposeScope();
     }
 }

@@ -131,13 +131,33 @@ public sealed class StableDiffusion : IDisposable
         return new StableDiffusion(source, tokenizer, textEncoder, unet, vae, scheduler, device, dtype);
     }
 
-    /// <summary>Tokenises and encodes prompts to the U-Net's conditioning: [B, 77, hidden].</summary>
+    /// <summary>
+    /// Tokenises and encodes prompts to the U-Net's conditioning: [B, 77, hidden], row b for prompt b. Each distinct
+    /// prompt goes through the text encoder once; repeats (a batch of one class shares its prompt) are copies of
+    /// its row, so a batch of 8 samples of one class costs one text-encoder row, not 8.
+    /// </summary>
     public Tensor EncodePrompts(IReadOnlyList<string> prompts)
     {
+        if (prompts.Count == 0) throw new ArgumentException("No prompts to encode.", nameof(prompts));
+        var rowOf = new Dictionary<string, int>(StringComparer.Ordinal);
+        var distinct = new List<string>();
+        var rows = new long[prompts.Count];
+        for (int i = 0; i < prompts.Count; i++)
+        {
+            if (!rowOf.TryGetValue(prompts[i], out int row))
+            {
+                row = distinct.Count;
+                rowOf[prompts[i]] = row;
+                distinct.Add(prompts[i]);
+            }
+            rows[i] = row;
+        }
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var ids = Tokenizer.EncodeBatch(prompts, Device);
-        return scope.MoveToOuter(TextEncoder.forward(ids));
+        var ids = Tokenizer.EncodeBatch(distinct, Device);
+        var states = TextEncoder.forward(ids);
+        if (distinct.Count == prompts.Count) return scope.MoveToOuter(states);
+        return scope.MoveToOuter(states.index_select(0, tensor(rows, ScalarType.Int64, Device)));
     }
 
     /// <summary>

@@ -100,10 +100,13 @@ public static class ConceptLearner
                 var noise = randn(latents.shape, dtype: latents.dtype, device: sd.Device, generator: generator);
                 var timesteps = TrainingNoise.SampleTimesteps(sd.Schedule, options.BatchSize, sd.Device, generator);
                 var noisy = TrainingNoise.AddNoise(sd.Schedule, latents, noise, timesteps);
-                var ids = promptIds.index_select(0, tensor(picks.Select(p => (long)classOfView[p]).ToArray(), ScalarType.Int64, sd.Device));
+                // The text encoder runs once per class in the batch, not once per sample; samples take their class's row.
+                var classesInBatch = picks.Select(p => classOfView[p]).Distinct().ToArray();
+                var ids = promptIds.index_select(0, tensor(classesInBatch.Select(c => (long)c).ToArray(), ScalarType.Int64, sd.Device));
+                var rowOfSample = tensor(picks.Select(p => (long)Array.IndexOf(classesInBatch, classOfView[p])).ToArray(), ScalarType.Int64, sd.Device);
 
                 optimizer.zero_grad();
-                var text = sd.TextEncoder.forward(ids);
+                var text = sd.TextEncoder.forward(ids).index_select(0, rowOfSample);
                 var prediction = sd.Unet.forward(noisy, timesteps, text);
                 var target = TrainingNoise.Target(sd.Schedule, latents, noise, timesteps);
                 var loss = nn.functional.mse_loss(prediction.to(ScalarType.Float32), target.to(ScalarType.Float32));

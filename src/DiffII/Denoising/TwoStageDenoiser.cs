@@ -22,7 +22,7 @@ public static class TwoStageDenoiser
 
     /// <summary>
     /// Denoises a batch. Sample b uses <paramref name="plainPrompts"/>[b] and, for the first stage,
-    /// <paramref name="suffixedPrompts"/>[b] (null for samples without a suffix). Prompts are encoded once per call.
+    /// <paramref name="suffixedPrompts"/>[b] (null for samples without a suffix). Each distinct prompt is encoded once per call, all in one text-encoder batch.
     /// </summary>
     /// <param name="initialNoise">[B, C, h, w] at the noise level of the first step (x_T).</param>
     /// <param name="onStep">Observes each step with the label "suffixed" or "plain".</param>
@@ -36,12 +36,20 @@ public static class TwoStageDenoiser
         int suffixSteps = SuffixSteps(splitRatio, numSteps);
 
         using var scope = NewDisposeScope();
-        var plain = sd.EncodePrompts(plainPrompts);
         // Samples without a suffix keep their plain prompt in the first stage too.
         var firstStagePrompts = suffixedPrompts.Select((s, i) => s ?? plainPrompts[i]).ToList();
         bool anySuffix = suffixSteps > 0 && suffixedPrompts.Any(s => s is not null);
-        var suffixed = anySuffix ? sd.EncodePrompts(firstStagePrompts) : plain;
-        var unconditional = guidanceScale != 1.0 ? sd.EncodePrompts([""]) : null;
+        bool guided = guidanceScale != 1.0;
+        // One text-encoder call for the whole batch: plain prompts, first-stage prompts and the empty prompt, each
+        // distinct prompt encoded once (StableDiffusion.EncodePrompts), then split back into the three groups.
+        var all = new List<string>(plainPrompts);
+        if (anySuffix) all.AddRange(firstStagePrompts);
+        if (guided) all.Add("");
+        var encoded = sd.EncodePrompts(all);
+        int n = (int)batch;
+        var plain = encoded.narrow(0, 0, n);
+        var suffixed = anySuffix ? encoded.narrow(0, n, n) : plain;
+        var unconditional = guided ? encoded.narrow(0, all.Count - 1, 1) : null;
 
         var result = Sampling.Ddim(sd, initialNoise,
             i => i < suffixSteps && anySuffix ? new StepConditioning(suffixed, "suffixed") : new StepConditioning(plain, "plain"),

@@ -22,6 +22,26 @@ public class StableDiffusionTests
     }
 
     [Fact]
+    public void EncodePrompts_RunsTheTextEncoderOncePerDistinctPrompt_AndCopiesItsRowToRepeats()
+    {
+        using var sd = TinyA();
+        var rowsSeen = new List<long>();
+        // The final LayerNorm runs once per text-encoder call, on [rows, 77, hidden].
+        var hook = sd.TextEncoder.text_model.final_layer_norm.register_forward_hook((_, input, output) => { rowsSeen.Add(input.shape[0]); return output; });
+        var states = sd.EncodePrompts(["a photo of a cat", "a photo of a dog", "a photo of a cat", "a photo of a cat"]);
+        hook.remove();
+
+        Assert.Equal([2L], rowsSeen);
+        Assert.Equal(new long[] { 4, 77, sd.TextEncoder.Config.HiddenSize }, states.shape);
+        using var cat = sd.EncodePrompts(["a photo of a cat"]);
+        using var dog = sd.EncodePrompts(["a photo of a dog"]);
+        foreach (int row in new[] { 0, 2, 3 }) Assert.True(states[row].eq(cat[0]).all().item<bool>(), $"row {row} is the cat prompt's states");
+        Assert.True(states[1].eq(dog[0]).all().item<bool>());
+        // All-distinct batches are encoded as they are (the diffusers golden above covers their values).
+        Assert.Throws<ArgumentException>(() => sd.EncodePrompts([]));
+    }
+
+    [Fact]
     public void TenStepCfgDdimLoop_MatchesDiffusers_StepByStep()
     {
         using var sd = TinyA();

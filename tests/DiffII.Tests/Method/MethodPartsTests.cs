@@ -95,6 +95,34 @@ public sealed class MethodPartsTests : IDisposable
     }
 
     [Fact]
+    public void TwoStageDenoising_EncodesABatchsPromptsInOneTextEncoderCall_EachDistinctPromptOnce()
+    {
+        using var sd = TinyGenerator.Load();
+        var rowsSeen = new List<long>();
+        var hook = sd.TextEncoder.text_model.final_layer_norm.register_forward_hook((_, input, output) => { rowsSeen.Add(input.shape[0]); return output; });
+        string plain = "a photo of a bird", suffixed = "a photo of a bird standing on a branch.";
+        // Four samples of one class, three with the same suffix and one without: distinct prompts are plain, suffixed and "".
+        TwoStageDenoiser.Denoise(sd, randn(4, 4, 8, 8, generator: new Generator(1)), [plain, plain, plain, plain], [suffixed, suffixed, null, suffixed], 0.5, 4);
+        hook.remove();
+        Assert.Equal([3L], rowsSeen);
+    }
+
+    [Fact]
+    public void ConceptLearning_RunsTheTextEncoderOncePerClassInTheBatch_NotOncePerSample()
+    {
+        using var sd = TinyGenerator.Load();
+        var tensors = Decoded(TinyGenerator.Images(("cardinal", 2)));
+        var rowsSeen = new List<long>();
+        var hook = sd.TextEncoder.text_model.final_layer_norm.register_forward_hook((_, input, output) => { rowsSeen.Add(input.shape[0]); return output; });
+        var options = new ConceptOptions { Metaclass = "bird", Steps = 3, BatchSize = 4, LoraRank = 2, Seed = 5 };
+        var concepts = ConceptLearner.Learn(sd, ["cardinal"], [tensors], options, Path.Combine(_root, "learn-one-class"));
+        hook.remove();
+        Assert.Equal([1L, 1L, 1L], rowsSeen);
+        Assert.Equal(3, concepts.Losses.Count);
+        Assert.All(concepts.Losses, l => Assert.True(double.IsFinite(l)));
+    }
+
+    [Fact]
     public void InversionThenReconstruction_ReturnsFarCloserToTheSourceThanDenoisingNoise()
     {
         using var sd = TinyGenerator.Load();
