@@ -145,6 +145,12 @@ public sealed class DiffIIAugmenter : IDisposable
         _images = images.ToDictionary(i => i.Id);
         _classes = images.GroupBy(i => i.Label).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new ClassImages(g.Key, g.Select(i => i.Id).Order(StringComparer.Ordinal).ToList())).ToList();
+        // Decode every image once up front, so a broken file is named before hours of work rather than in the middle
+        // of them (strategies without concept learning would otherwise meet it only when its batch is generated).
+        foreach (var image in images)
+        {
+            using var bitmap = ImageCodec.Decode(ReadImageBytes(image), image.Id, Resolution);
+        }
         CheckFingerprint(images);
         AtomicFile.CleanUp(_work);
     }
@@ -315,12 +321,15 @@ public sealed class DiffIIAugmenter : IDisposable
 
     Tensor Decode(LabeledImage image)
     {
-        byte[] bytes;
-        try { bytes = image.ReadBytes(); }
+        using var bitmap = ImageCodec.Decode(ReadImageBytes(image), image.Id, Resolution);
+        return ImageCodec.ToTensor(bitmap, Resolution);
+    }
+
+    static byte[] ReadImageBytes(LabeledImage image)
+    {
+        try { return image.ReadBytes(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new ImageDecodeException(image.Id, $"cannot be read ({e.Message}).", e); }
-        using var bitmap = ImageCodec.Decode(bytes, image.Id, Resolution);
-        return ImageCodec.ToTensor(bitmap, Resolution);
     }
 
     /// <summary>
