@@ -8,7 +8,7 @@ using SkiaSharp;
 namespace DiffII.Reliability.Tests.Fixtures;
 
 /// <summary>
-/// The diffusers-made sd-tiny-a model (random weights, 16-px images) with 2–4 steps per stage, so a whole run takes
+/// The diffusers-made sd-tiny-a model (random weights, 16-px images) with 2 steps per stage, so a whole run takes
 /// seconds on a CPU; and small labelled pictures for it.
 /// </summary>
 public static class Tiny
@@ -19,7 +19,7 @@ public static class Tiny
 
     public static readonly string[] Suffixes = ["standing on a branch.", "flying over water."];
 
-    public static AugmentationOptions Options(Strategy strategy = Strategy.DiffII, double expansion = 2, int generationBatch = 3, int learnSteps = 4) => new()
+    public static AugmentationOptions Options(Strategy strategy = Strategy.DiffII, double expansion = 2, int generationBatch = 3, int learnSteps = 2) => new()
     {
         Metaclass = "bird",
         Strategy = strategy,
@@ -27,8 +27,8 @@ public static class Tiny
         SplitRatio = 0.5,
         Suffixes = Suffixes,
         Concepts = new ConceptOptions { Metaclass = "bird", Steps = learnSteps, BatchSize = 2, LoraRank = 2, CheckpointEvery = 2 },
-        Inversion = new InversionOptions { Steps = 3, BatchSize = 1 },
-        Generation = new GenerationOptions { Steps = 3, GuidanceScale = 7.5, BatchSize = generationBatch },
+        Inversion = new InversionOptions { Steps = 2, BatchSize = 1 },
+        Generation = new GenerationOptions { Steps = 2, GuidanceScale = 7.5, BatchSize = generationBatch },
         Seed = 11,
     };
 
@@ -43,9 +43,9 @@ public static class Tiny
         ExpansionRate = 2,
         SplitRatio = 0.5,
         Suffixes = Suffixes,
-        Concepts = new ConceptOptions { Metaclass = "bird", Steps = 4, BatchSize = 2, LoraRank = 2, CheckpointEvery = 2 },
-        Inversion = new InversionOptions { Steps = 3, BatchSize = 2 },
-        Generation = new GenerationOptions { Steps = 3, GuidanceScale = 7.5, BatchSize = 3 },
+        Concepts = new ConceptOptions { Metaclass = "bird", Steps = 2, BatchSize = 2, LoraRank = 2, CheckpointEvery = 2 },
+        Inversion = new InversionOptions { Steps = 2, BatchSize = 2 },
+        Generation = new GenerationOptions { Steps = 2, GuidanceScale = 7.5, BatchSize = 3 },
         Seed = 11,
         CacheFolder = cache,
     };
@@ -90,7 +90,7 @@ public static class Tiny
     public static string[] CliArgs(string work, string images, params string[] extra) =>
     [
         "--work", work, "--images", images, "--model", ModelPath, "--metaclass", "bird", "--suffix-preset", "cub-5shot",
-        "--learn-steps", "4", "--lora-rank", "2", "--batch", "2", "--inversion-steps", "3", "--sample-steps", "3", .. extra,
+        "--learn-steps", "2", "--lora-rank", "2", "--batch", "2", "--inversion-steps", "2", "--sample-steps", "2", .. extra,
     ];
 }
 
