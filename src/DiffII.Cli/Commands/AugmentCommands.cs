@@ -78,6 +78,8 @@ public static class AugmentCommands
             {
                 var outcome = MethodRun.Fit(output, run, suffixes?.Suffixes ?? [], generate: true, device, dtype, cancel);
                 foreach (var failure in outcome.Failures) output.Warning($"sample {failure.SampleId} was not written: {failure.Reason}");
+                if (outcome.Failures.Count > 0)
+                    output.Warning($"{outcome.Failures.Count} of {outcome.Planned} samples could not be made and were not written; the other images are complete. A rerun tries the missing ones again.");
                 output.Line($"{outcome.Images.Count} synthetic images ({run.Strategy.Name()}) in {Path.Combine(work, "synthetic")}; manifest {outcome.ManifestPath}");
                 foreach (var c in images.Classes)
                     output.Line($"  {c}: {images.Items.Count(i => i.Label == c)} real, {outcome.Images.Count(s => s.ClassName == c)} synthetic");
@@ -85,6 +87,7 @@ public static class AugmentCommands
                 result["planned"] = outcome.Planned;
                 result["manifest"] = outcome.ManifestPath;
                 result["suffixSource"] = suffixes?.Source;
+                result["failed"] = outcome.Failures.Count;
                 result["failures"] = outcome.Failures.Select(f => new { sample = f.SampleId, reason = f.Reason }).ToList();
                 foreach (var entry in (List<Dictionary<string, object?>>)result["classes"]!)
                     entry["synthetic"] = outcome.Images.Count(s => s.ClassName == (string)entry["name"]!);
