@@ -87,11 +87,19 @@ public static class Tiny
     }
 
     /// <summary>The CLI options of a tiny run (the model, 2–4 steps per stage, the same suffixes as <see cref="Options"/>).</summary>
-    public static string[] CliArgs(string work, string images, params string[] extra) =>
-    [
-        "--work", work, "--images", images, "--model", ModelPath, "--metaclass", "bird", "--suffix-preset", "cub-5shot",
-        "--learn-steps", "2", "--lora-rank", "2", "--batch", "2", "--inversion-steps", "2", "--sample-steps", "2", .. extra,
-    ];
+    /// <remarks>An option in <paramref name="extra"/> replaces its default here.</remarks>
+    public static string[] CliArgs(string work, string images, params string[] extra)
+    {
+        string[] defaults =
+        [
+            "--work", work, "--images", images, "--model", ModelPath, "--metaclass", "bird", "--suffix-preset", "cub-5shot",
+            "--learn-steps", "2", "--lora-rank", "2", "--batch", "2", "--inversion-steps", "2", "--sample-steps", "2",
+        ];
+        var args = new List<string>();
+        for (int i = 0; i < defaults.Length; i += 2)
+            if (!extra.Contains(defaults[i])) args.AddRange([defaults[i], defaults[i + 1]]);
+        return [.. args, .. extra];
+    }
 }
 
 /// <summary>Reports on the caller's thread, at once (Progress&lt;T&gt; would post to the thread pool, too late to cancel at a chosen point).</summary>
