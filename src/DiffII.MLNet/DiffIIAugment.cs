@@ -142,7 +142,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
             if (input.Schema.GetColumnOrNull(added) is not null)
                 throw new ArgumentOutOfRangeException(nameof(input), $"The input already has a column '{added}'; choose another name for DiffIIAugment's output column.");
 
-        var (images, describe) = ReadImages(input, label, kind);
+        var (images, describe, skipped) = ReadImages(input, label, kind);
         var augmentation = o.ToAugmentationOptions();
         var generator = o.Generator ?? StableDiffusion.Load(o.GeneratorPath!, new StableDiffusionLoadOptions { Device = TorchSharp.torch.device(o.Device) });
         try
@@ -170,6 +170,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 WeightColumnName = o.WeightColumnName,
                 Rows = rows,
                 Failures = failures.Select(f => $"{f.SampleId}: {f.Reason}").ToList(),
+                SkippedRows = skipped,
             };
             state.Save(cache);
             return new DiffIIAugmentTransformer(state, cache);
@@ -185,11 +186,12 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
     /// hash of the content, so they are unique and the same for the same data. Also returns, per id, how errors name
     /// the image: its row, column and file.
     /// </summary>
-    (List<LabeledImage> Images, Dictionary<string, string> Describe) ReadImages(IDataView input, LabelCodec label, ImageColumnKind kind)
+    (List<LabeledImage> Images, Dictionary<string, string> Describe, long Skipped) ReadImages(IDataView input, LabelCodec label, ImageColumnKind kind)
     {
         var imageColumn = input.Schema[Options.ImageColumnName];
         var images = new List<LabeledImage>();
         var describe = new Dictionary<string, string>(StringComparer.Ordinal);
+        long skipped = 0;
         string Where(long row) => $"row {row} of the image column '{imageColumn.Name}'";
         using var cursor = input.GetRowCursor([label.Column, imageColumn]);
         var readLabel = label.Reader(cursor);
@@ -203,7 +205,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 while (cursor.MoveNext())
                 {
                     row++;
-                    if (readLabel() is not string className) continue;
+                    if (readLabel() is not string className) { skipped++; continue; }
                     getter(ref value);
                     string path = value.ToString();
                     if (path.Length == 0) throw new InvalidDataException($"Row {row} of the image column '{imageColumn.Name}' has an empty path.");
@@ -223,7 +225,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 while (cursor.MoveNext())
                 {
                     row++;
-                    if (readLabel() is not string className) continue;
+                    if (readLabel() is not string className) { skipped++; continue; }
                     getter(ref value);
                     byte[] bytes = value.DenseValues().ToArray();
                     if (bytes.Length == 0) throw new InvalidDataException($"Row {row} of the image column '{imageColumn.Name}' holds no bytes.");
@@ -239,7 +241,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 while (cursor.MoveNext())
                 {
                     row++;
-                    if (readLabel() is not string className) continue;
+                    if (readLabel() is not string className) { skipped++; continue; }
                     getter(ref value!);
                     if (value is null) throw new InvalidDataException($"Row {row} of the image column '{imageColumn.Name}' holds no image.");
                     byte[] png = EncodePng(value);
@@ -250,7 +252,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
             }
         }
         if (images.Count == 0) throw new InvalidDataException($"The input has no row with a class in '{label.Column.Name}'; there is nothing to augment.");
-        return (images, describe);
+        return (images, describe, skipped);
     }
 
     static string ContentId(long row, byte[] bytes) => $"{row:D6}-{Convert.ToHexStringLower(SHA256.HashData(bytes))[..16]}";
@@ -330,6 +332,9 @@ public sealed class DiffIIAugmentTransformer : ITransformer
 
     /// <summary>Samples the generator could not make (e.g. a NaN latent); they have no rows.</summary>
     public IReadOnlyList<string> Failures => _state.Failures;
+
+    /// <summary>Input rows left out of augmentation because their label is a missing key (no class), as ML.NET trainers leave them out.</summary>
+    public long SkippedRows => _state.SkippedRows;
 
     /// <summary>False: the output has more rows than the input.</summary>
     public bool IsRowToRowMapper => false;
@@ -449,6 +454,7 @@ sealed record DiffIIAugmentState
     [JsonPropertyName("weight_column")] public required string WeightColumnName { get; init; }
     [JsonPropertyName("rows")] public required IReadOnlyList<Row> Rows { get; init; }
     [JsonPropertyName("failures")] public IReadOnlyList<string> Failures { get; init; } = [];
+    [JsonPropertyName("skipped_rows")] public long SkippedRows { get; init; }
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 

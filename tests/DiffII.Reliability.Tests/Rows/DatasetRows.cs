@@ -39,6 +39,8 @@ public static class DatasetRows
         LabelRow<short>("int16", "an Int16 label column", [(short)3, (short)-300]),
         LabelRow<byte>("byte", "a Byte label column", [(byte)3, (byte)250]),
         new("dataset.label-key.mlnet", Area.Datasets, Layer.MLNet, "a key label column (MapValueToKey)", LabelThen, KeyLabel),
+        new("dataset.label-missing-key.mlnet", Area.Datasets, Layer.MLNet, "a key label column with missing values (labels outside the key's values)",
+            "those rows are left out, as ML.NET trainers leave them out, and counted (SkippedRows); the others are augmented", MissingKeyLabel),
         new("dataset.label-float.mlnet", Area.Datasets, Layer.MLNet, "a Single (float) label column", "refused with an error naming the column, its type and what to do (map it to a key)", FloatLabel),
         MatrixRow.Sync("dataset.duplicate-id.library", Area.Datasets, Layer.Library, "the same image id twice", "refused with an error naming the id", DuplicateId),
         new("dataset.duplicate-csv-row.cli", Area.Datasets, Layer.Cli, "a CSV that lists the same file twice", "refused with an error naming the CSV line and the file", DuplicateCsvRow),
@@ -158,6 +160,25 @@ public static class DatasetRows
         VBuffer<ReadOnlyMemory<char>> names = default;
         output.Schema["Label"].GetKeyValues(ref names);
         Assert.Equal(["cardinal", "jay"], names.DenseValues().Select(n => n.ToString()).ToArray());
+        return Task.CompletedTask;
+    }
+
+    public sealed class LabelTerm
+    {
+        public string Label { get; set; } = "";
+    }
+
+    static Task MissingKeyLabel(Scratch s)
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = TypedRows(s, new[] { "cardinal", "jay" });
+        rows[^1].Label = "unlabelled";
+        var raw = ml.Data.LoadFromEnumerable(rows);
+        var known = ml.Data.LoadFromEnumerable(new[] { new LabelTerm { Label = "cardinal" }, new LabelTerm { Label = "jay" } });
+        var data = ml.Transforms.Conversion.MapValueToKey("Label", keyData: known).Fit(raw).Transform(raw);
+        var fitted = new DiffIIAugmentEstimator(LabelOptions(s)).Fit(data);
+        Assert.Equal(1, fitted.SkippedRows);
+        Assert.Equal(["cardinal", "cardinal", "jay"], fitted.SyntheticRows.Select(r => r.ClassName).Order(StringComparer.Ordinal).ToArray());
         return Task.CompletedTask;
     }
 
