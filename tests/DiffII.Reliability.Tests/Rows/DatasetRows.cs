@@ -18,6 +18,7 @@ public static class DatasetRows
     const string SingleWhen = "a class with one image";
     const string SingleThen = "augmented like the others: its mirror image gives it a second inversion to interpolate with";
     const string LabelThen = "synthetic rows carry the label in the column's own type and values";
+    const string LabelWhen = "a label column of type String, Int32, Int64, UInt32, Int16, Byte or key (MapValueToKey)";
     const string IdenticalWhen = "two identical images in one class (the same bytes under two names)";
     const string IdenticalThen = "both used; interpolating between their identical inversions follows the degenerate-pair rule (no NaN, no failure)";
     const string UnicodeWhen = "non-ASCII class names and paths (café, 日本の鳥, ü.png)";
@@ -32,13 +33,13 @@ public static class DatasetRows
         new("dataset.single-image.library", Area.Datasets, Layer.Library, SingleWhen, SingleThen, SingleLibrary),
         new("dataset.single-image.mlnet", Area.Datasets, Layer.MLNet, SingleWhen, SingleThen, SingleMLNet),
         new("dataset.single-image.cli", Area.Datasets, Layer.Cli, SingleWhen, SingleThen, SingleCli),
-        LabelRow<string>("string", "a String label column", ["cardinal", "jay"]),
-        LabelRow<int>("int32", "an Int32 label column", [3, -7]),
-        LabelRow<long>("int64", "an Int64 label column", [3_000_000_000L, 12]),
-        LabelRow<uint>("uint32", "a UInt32 label column", [3u, 4_000_000_000u]),
-        LabelRow<short>("int16", "an Int16 label column", [(short)3, (short)-300]),
-        LabelRow<byte>("byte", "a Byte label column", [(byte)3, (byte)250]),
-        new("dataset.label-key.mlnet", Area.Datasets, Layer.MLNet, "a key label column (MapValueToKey)", LabelThen, KeyLabel),
+        LabelRow<string>("string", ["cardinal", "jay"]),
+        LabelRow<int>("int32", [3, -7]),
+        LabelRow<long>("int64", [3_000_000_000L, 12]),
+        LabelRow<uint>("uint32", [3u, 4_000_000_000u]),
+        LabelRow<short>("int16", [(short)3, (short)-300]),
+        LabelRow<byte>("byte", [(byte)3, (byte)250]),
+        new("dataset.label-key.mlnet", Area.Datasets, Layer.MLNet, LabelWhen, LabelThen, KeyLabel),
         new("dataset.label-missing-key.mlnet", Area.Datasets, Layer.MLNet, "a key label column with missing values (labels outside the key's values)",
             "those rows are left out, as ML.NET trainers leave them out, and counted (SkippedRows); the others are augmented", MissingKeyLabel),
         new("dataset.label-float.mlnet", Area.Datasets, Layer.MLNet, "a Single (float) label column", "refused with an error naming the column, its type and what to do (map it to a key)", FloatLabel),
@@ -133,8 +134,8 @@ public static class DatasetRows
     /// <summary>Real-Guidance (no concept learning) keeps these rows fast: the label handling is what they check.</summary>
     static DiffIIAugmentOptions LabelOptions(Scratch s) => Tiny.MLNet(s.Path("cache"), strategy: Strategy.RealGuidance) with { ExpansionRate = 1 };
 
-    static MatrixRow LabelRow<T>(string key, string when, T[] labels) where T : notnull =>
-        new($"dataset.label-{key}.mlnet", Area.Datasets, Layer.MLNet, when, LabelThen, s =>
+    static MatrixRow LabelRow<T>(string key, T[] labels) where T : notnull =>
+        new($"dataset.label-{key}.mlnet", Area.Datasets, Layer.MLNet, LabelWhen, LabelThen, s =>
         {
             var ml = new MLContext(seed: 1);
             var data = ml.Data.LoadFromEnumerable(TypedRows(s, labels));
