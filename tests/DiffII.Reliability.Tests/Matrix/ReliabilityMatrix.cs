@@ -25,8 +25,15 @@ public static class ReliabilityMatrix
         return data;
     }
 
+    /// <summary>
+    /// One intra-op thread: the tiny model gains nothing from more, and CI's two cores are shared with five other test
+    /// assemblies, one of which checks a wall-clock limit.
+    /// </summary>
+    static readonly Lazy<bool> OneTorchThread = new(() => { TorchSharp.torch.set_num_threads(1); return true; });
+
     public static async Task Run(string id)
     {
+        _ = OneTorchThread.Value;
         var row = ById.Value[id];
         using var scratch = new Scratch();
         await row.Check(scratch);
