@@ -69,6 +69,8 @@ public static class FaultRows
             Assert.ThrowsAny<OperationCanceledException>(() => first.Run(images,
                 new SyncProgress<AugmentationProgress>(p => { if (p.Stage == stage && p.Done >= stopAt) cancel.Cancel(); }), cancel.Token));
 
+        if (stage == "learn")
+            Assert.All(model.Unet.Attentions(), a => Assert.True(a.Attention.Adapters is null, $"{a.Name} still runs the half-trained LoRA after the stop"));
         var before = Outputs.Results(resumed);
         var seen = new List<AugmentationProgress>();
         using (var second = new DiffIIAugmenter(model, CancelOptions, resumed))
