@@ -185,10 +185,10 @@ public static class FaultRows
 
         // The third image of class a: two images are complete when the process dies renaming this one into place.
         const string victim = "synthetic/0000-a/diff-ii-c0000-00002.png";
-        var renames = ChildProcess.RenameTargets(Args(straight), TimeSpan.FromMinutes(3));
+        var renames = ChildProcess.RenameTargets(Args(straight), TimeSpan.FromMinutes(10));
         int n = renames.ToList().IndexOf(Path.Combine(straight, victim)) + 1;
         Assert.True(n > 0, $"the tool never renamed a file to {victim}; update the row. It renamed:\n{string.Join("\n", renames)}");
-        ChildProcess.RunKilledAtRename(n, Args(killed), TimeSpan.FromMinutes(3));
+        ChildProcess.RunKilledAtRename(n, Args(killed), TimeSpan.FromMinutes(10));
 
         Assert.False(File.Exists(Path.Combine(killed, victim)), "the image being written must not appear under its real name");
         var partial = Assert.Single(Outputs.Partials(killed));
