@@ -135,7 +135,7 @@ public sealed class CliApp
         FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => OneLine(e.Message),
         HttpRequestException => "the caption endpoint failed: " + OneLine(e.Message),
         IOException when e.GetType() == typeof(IOException) => OneLine(e.Message),
-        DiffII.Diffusion.IO.CheckpointMismatchException => OneLine(e.Message),
+        DiffII.Diffusion.IO.CheckpointMismatchException or DiffII.Diffusion.IO.CheckpointLayoutException or DiffII.Diffusion.IO.SafeTensorsException => OneLine(e.Message),
         _ => null,
     };
 

@@ -144,7 +144,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
             if (input.Schema.GetColumnOrNull(added) is not null)
                 throw new ArgumentOutOfRangeException(nameof(input), $"The input already has a column '{added}'; choose another name for DiffIIAugment's output column.");
 
-        var images = ReadImages(input, label, kind);
+        var (images, describe, skipped) = ReadImages(input, label, kind);
         var augmentation = o.ToAugmentationOptions();
         var generator = o.Generator ?? StableDiffusion.Load(o.GeneratorPath!, new StableDiffusionLoadOptions { Device = TorchSharp.torch.device(o.Device) });
         try
@@ -154,7 +154,12 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
             IReadOnlyList<GenerationFailure> failures;
             using (var augmenter = new DiffIIAugmenter(generator, augmentation, cache))
             {
-                synthetic = augmenter.Run(images, o.Progress, o.CancellationToken);
+                try { synthetic = augmenter.Run(images, o.Progress, o.CancellationToken); }
+                catch (Imaging.ImageDecodeException e) when (describe.TryGetValue(e.ImageSource, out var where))
+                {
+                    // The method knows images by id; an ML.NET user knows them by row, column and file.
+                    throw new Imaging.ImageDecodeException(where, e.Reason, e);
+                }
                 failures = augmenter.Failures.ToList();
             }
             // Diff-Mix soft labels become one row per label, sharing the image (and its sample id, which makes the rows
@@ -169,6 +174,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 SyntheticGroupColumnName = o.SyntheticGroupColumnName,
                 Rows = rows,
                 Failures = failures.Select(f => $"{f.SampleId}: {f.Reason}").ToList(),
+                SkippedRows = skipped,
             };
             state.Save(cache);
             return new DiffIIAugmentTransformer(state, cache);
@@ -181,12 +187,16 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
 
     /// <summary>
     /// One <see cref="LabeledImage"/> per row with a class. Ids are the row index plus the path (path columns) or a
-    /// hash of the content, so they are unique and the same for the same data.
+    /// hash of the content, so they are unique and the same for the same data. Also returns, per id, how errors name
+    /// the image: its row, column and file.
     /// </summary>
-    List<LabeledImage> ReadImages(IDataView input, LabelCodec label, ImageColumnKind kind)
+    (List<LabeledImage> Images, Dictionary<string, string> Describe, long Skipped) ReadImages(IDataView input, LabelCodec label, ImageColumnKind kind)
     {
         var imageColumn = input.Schema[Options.ImageColumnName];
         var images = new List<LabeledImage>();
+        var describe = new Dictionary<string, string>(StringComparer.Ordinal);
+        long skipped = 0;
+        string Where(long row) => $"row {row} of the image column '{imageColumn.Name}'";
         using var cursor = input.GetRowCursor([label.Column, imageColumn]);
         var readLabel = label.Reader(cursor);
         long row = -1;
@@ -199,7 +209,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 while (cursor.MoveNext())
                 {
                     row++;
-                    if (readLabel() is not string className) continue;
+                    if (readLabel() is not string className) { skipped++; continue; }
                     getter(ref value);
                     string path = value.ToString();
                     if (path.Length == 0) throw new InvalidDataException($"Row {row} of the image column '{imageColumn.Name}' has an empty path.");
@@ -208,6 +218,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                         throw new FileNotFoundException($"Row {row} of the image column '{imageColumn.Name}': the image {full} does not exist" +
                                                         (Options.ImageFolder is null && !Path.IsPathRooted(path) ? " (relative paths resolve against ImageFolder, which is not set)." : "."), full);
                     images.Add(new LabeledImage($"{row:D6}-{path.Replace('\\', '/')}", className, () => File.ReadAllBytes(full)));
+                    describe[images[^1].Id] = $"{Where(row)} ({full})";
                 }
                 break;
             }
@@ -218,11 +229,12 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 while (cursor.MoveNext())
                 {
                     row++;
-                    if (readLabel() is not string className) continue;
+                    if (readLabel() is not string className) { skipped++; continue; }
                     getter(ref value);
                     byte[] bytes = value.DenseValues().ToArray();
                     if (bytes.Length == 0) throw new InvalidDataException($"Row {row} of the image column '{imageColumn.Name}' holds no bytes.");
                     images.Add(new LabeledImage(ContentId(row, bytes), className, () => bytes));
+                    describe[images[^1].Id] = Where(row);
                 }
                 break;
             }
@@ -233,17 +245,18 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 while (cursor.MoveNext())
                 {
                     row++;
-                    if (readLabel() is not string className) continue;
+                    if (readLabel() is not string className) { skipped++; continue; }
                     getter(ref value!);
                     if (value is null) throw new InvalidDataException($"Row {row} of the image column '{imageColumn.Name}' holds no image.");
                     byte[] png = EncodePng(value);
                     images.Add(new LabeledImage(ContentId(row, png), className, () => png));
+                    describe[images[^1].Id] = Where(row);
                 }
                 break;
             }
         }
         if (images.Count == 0) throw new InvalidDataException($"The input has no row with a class in '{label.Column.Name}'; there is nothing to augment.");
-        return images;
+        return (images, describe, skipped);
     }
 
     static string ContentId(long row, byte[] bytes) => $"{row:D6}-{Convert.ToHexStringLower(SHA256.HashData(bytes))[..16]}";
@@ -331,6 +344,9 @@ public sealed class DiffIIAugmentTransformer : ITransformer
 
     /// <summary>Samples the generator could not make (e.g. a NaN latent); they have no rows.</summary>
     public IReadOnlyList<string> Failures => _state.Failures;
+
+    /// <summary>Input rows left out of augmentation because their label is a missing key (no class), as ML.NET trainers leave them out.</summary>
+    public long SkippedRows => _state.SkippedRows;
 
     /// <summary>False: the output has more rows than the input.</summary>
     public bool IsRowToRowMapper => false;
@@ -453,6 +469,7 @@ sealed record DiffIIAugmentState
     [JsonPropertyName("synthetic_group_column")] public string SyntheticGroupColumnName { get; init; } = "SyntheticGroup";
     [JsonPropertyName("rows")] public required IReadOnlyList<Row> Rows { get; init; }
     [JsonPropertyName("failures")] public IReadOnlyList<string> Failures { get; init; } = [];
+    [JsonPropertyName("skipped_rows")] public long SkippedRows { get; init; }
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 

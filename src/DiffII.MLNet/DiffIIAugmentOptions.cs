@@ -11,7 +11,10 @@ namespace DiffII.MLNet;
 /// </summary>
 public sealed record DiffIIAugmentOptions
 {
-    /// <summary>The class label: String, a key (<c>MapValueToKey</c>) or an integer type. Rows with a missing key are skipped.</summary>
+    /// <summary>
+    /// The class label: String, a key (<c>MapValueToKey</c>) or an integer type. Rows with a missing key are left out of
+    /// augmentation and counted in <see cref="DiffIIAugmentTransformer.SkippedRows"/>.
+    /// </summary>
     public string LabelColumnName { get; init; } = "Label";
 
     /// <summary>The image: an <c>MLImage</c> (after <c>LoadImages</c>, unsized), a path (String) or encoded bytes (<c>LoadRawImageBytes</c>).</summary>

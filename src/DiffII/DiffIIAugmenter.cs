@@ -77,6 +77,7 @@ public sealed class DiffIIAugmenter : IDisposable
     readonly AugmentationOptions _options;
     readonly string _work;
     readonly WorkFolderLock _lock;
+    readonly bool _ownsLock;
     List<ClassImages>? _classes;
     Dictionary<string, LabeledImage>? _images;
     LearnedConcepts? _concepts;
@@ -84,12 +85,17 @@ public sealed class DiffIIAugmenter : IDisposable
     InversionPool? _pool;
     readonly List<GenerationFailure> _failures = [];
 
-    public DiffIIAugmenter(StableDiffusion generator, AugmentationOptions options, string workFolder)
+    /// <param name="heldLock">The work folder's lock when the caller already holds it (a tool that writes its own files
+    /// there first); the augmenter then uses it and leaves releasing it to the caller. Otherwise the augmenter takes it.</param>
+    public DiffIIAugmenter(StableDiffusion generator, AugmentationOptions options, string workFolder, WorkFolderLock? heldLock = null)
     {
         _sd = generator;
         _options = options;
         _work = Path.GetFullPath(workFolder);
-        _lock = WorkFolderLock.Acquire(_work);
+        if (heldLock is not null && heldLock.Folder.TrimEnd(Path.DirectorySeparatorChar) != _work.TrimEnd(Path.DirectorySeparatorChar))
+            throw new ArgumentException($"The lock given is for {heldLock.Folder}, not for the work folder {_work}.", nameof(heldLock));
+        _lock = heldLock ?? WorkFolderLock.Acquire(_work);
+        _ownsLock = heldLock is null;
         Resolution = options.Resolution ?? generator.ImageSize;
     }
 
@@ -145,6 +151,12 @@ public sealed class DiffIIAugmenter : IDisposable
         _images = images.ToDictionary(i => i.Id);
         _classes = images.GroupBy(i => i.Label).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new ClassImages(g.Key, g.Select(i => i.Id).Order(StringComparer.Ordinal).ToList())).ToList();
+        // Decode every image once up front, so a broken file is named before hours of work rather than in the middle
+        // of them (strategies without concept learning would otherwise meet it only when its batch is generated).
+        foreach (var image in images)
+        {
+            using var bitmap = ImageCodec.Decode(ReadImageBytes(image), image.Id, Resolution);
+        }
         CheckFingerprint(images);
         AtomicFile.CleanUp(_work);
     }
@@ -220,8 +232,18 @@ public sealed class DiffIIAugmenter : IDisposable
                     continue;
                 }
                 var entry = Entry(sample);
-                AtomicFile.WriteAllBytes(Path.Combine(_work, entry.File), ImageCodec.ToPng(image));
-                manifest.Append(entry);
+                string path = Path.Combine(_work, entry.File);
+                try
+                {
+                    AtomicFile.WriteAllBytes(path, ImageCodec.ToPng(image));
+                    manifest.Append(entry);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // A full disk or a folder turned read-only: say which file, and that the finished images are safe.
+                    throw new IOException($"Cannot write the synthetic image {path} ({e.Message}). The {done} images made so far are complete and listed in " +
+                                          $"{ManifestPath}; free disk space or make the folder writable, then run again: it resumes with the missing images.", e);
+                }
                 done++;
             }
             progress?.Report(new AugmentationProgress("generate", done, plan.Count, null, clock.Elapsed));
@@ -315,12 +337,15 @@ public sealed class DiffIIAugmenter : IDisposable
 
     Tensor Decode(LabeledImage image)
     {
-        byte[] bytes;
-        try { bytes = image.ReadBytes(); }
+        using var bitmap = ImageCodec.Decode(ReadImageBytes(image), image.Id, Resolution);
+        return ImageCodec.ToTensor(bitmap, Resolution);
+    }
+
+    static byte[] ReadImageBytes(LabeledImage image)
+    {
+        try { return image.ReadBytes(); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new ImageDecodeException(image.Id, $"cannot be read ({e.Message}).", e); }
-        using var bitmap = ImageCodec.Decode(bytes, image.Id, Resolution);
-        return ImageCodec.ToTensor(bitmap, Resolution);
     }
 
     /// <summary>
@@ -376,7 +401,7 @@ public sealed class DiffIIAugmenter : IDisposable
     public void Dispose()
     {
         _appliedLora?.Dispose();
-        _lock.Dispose();
+        if (_ownsLock) _lock.Dispose();
     }
 
     sealed class SyncProgress<T>(Action<T> report) : IProgress<T>

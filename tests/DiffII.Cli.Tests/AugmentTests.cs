@@ -79,35 +79,7 @@ public sealed class AugmentTests : IDisposable
         Assert.Contains("--steps 2 (now 3)", line);
     }
 
-    [Fact]
-    public async Task AStoppedGeneration_ResumesWithoutRedoingOrLosingImages_AndEndsLikeAnUninterruptedRun()
-    {
-        string images = Cli.Images(Path.Combine(_root, "images"), ("cardinal", 3), ("jay", 3));
-        string straight = Path.Combine(_root, "straight");
-        var whole = await Cli.Run(["augment", .. Cli.Tiny(straight, images, "--expansion", "2", "--quiet")]);
-        Assert.True(whole.Code == 0, whole.ToString());
-
-        // Ctrl+C as soon as the first batch (8 of 12 images) is written.
-        string resumed = Path.Combine(_root, "resumed");
-        using var cancel = new CancellationTokenSource();
-        var watcher = new CancellingWriter(cancel, line => line.StartsWith("generating images 8/", StringComparison.Ordinal));
-        var stopped = await Cli.Run(cancel.Token, watcher, ["augment", .. Cli.Tiny(resumed, images, "--expansion", "2")]);
-        Assert.Equal(130, stopped.Code);
-        Assert.Contains("stopped; run the same command again to resume", stopped.Stderr);
-        Assert.Equal(8, File.ReadAllLines(Path.Combine(resumed, "manifest.jsonl")).Length);
-        var firstImages = Directory.GetFiles(Path.Combine(resumed, "synthetic"), "*.png", SearchOption.AllDirectories)
-            .ToDictionary(p => p, p => File.GetLastWriteTimeUtc(p));
-
-        var rerun = await Cli.Run(["augment", "--work", resumed]);
-        Assert.True(rerun.Code == 0, rerun.ToString());
-        Assert.DoesNotContain("learning concepts", rerun.Stderr);
-        Assert.Contains("generating images 8/12", rerun.Stderr);
-
-        Assert.Equal(File.ReadAllBytes(Path.Combine(straight, "manifest.jsonl")), File.ReadAllBytes(Path.Combine(resumed, "manifest.jsonl")));
-        foreach (var (path, written) in firstImages) Assert.Equal(written, File.GetLastWriteTimeUtc(path)); // not redone
-        foreach (var png in Directory.GetFiles(Path.Combine(straight, "synthetic"), "*.png", SearchOption.AllDirectories))
-            Assert.Equal(File.ReadAllBytes(png), File.ReadAllBytes(png.Replace(straight, resumed)));
-    }
+    // Ctrl+C at each stage and the resume are rows of the reliability matrix (tests/DiffII.Reliability.Tests, fault.cancel-*.cli).
 
     [Fact]
     public async Task ACsvOfPathsAndLabels_WorksLikeAFolder_WithRelativePathsAgainstTheCsvFolder()

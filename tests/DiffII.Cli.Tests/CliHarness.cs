@@ -50,13 +50,3 @@ public static class Cli
         return root;
     }
 }
-
-/// <summary>A stderr writer that cancels a run when a line matches, to simulate Ctrl+C at a chosen moment.</summary>
-public sealed class CancellingWriter(CancellationTokenSource cancel, Func<string, bool> when) : StringWriter
-{
-    public override void WriteLine(string? value)
-    {
-        base.WriteLine(value);
-        if (value is not null && when(value)) cancel.Cancel();
-    }
-}

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using DiffII.Storage;
 
 namespace DiffII.Cli.Tests;
 
@@ -29,31 +28,17 @@ public sealed class ErrorTests : IDisposable
         Assert.Contains("pass --model", line);
     }
 
+    // A class without images, an unreadable image and a work folder in use are rows of the reliability matrix
+    // (tests/DiffII.Reliability.Tests: dataset.empty-class.cli, image.*.cli, fault.two-runs.cli).
+
     [Fact]
-    public async Task AFolderWithoutImages_AndAClassWithoutImages_AreNamed()
+    public async Task AFolderWithoutImages_IsNamed()
     {
         string empty = Path.Combine(_root, "empty");
         Directory.CreateDirectory(empty);
         var line = OneLine(await Cli.Run(["augment", "--work", Work, "--images", empty, "--model", SharedData.TinyA()]));
         Assert.Contains(empty, line);
         Assert.Contains("has no images", line);
-
-        string images = Cli.Images(Path.Combine(_root, "images"), ("a", 2), ("b", 2));
-        Directory.CreateDirectory(Path.Combine(images, "c"));
-        line = OneLine(await Cli.Run(["augment", "--work", Work, "--images", images, "--model", SharedData.TinyA()]));
-        Assert.Contains("class 'c'", line);
-        Assert.Contains("has no images", line);
-    }
-
-    [Fact]
-    public async Task AnUnreadableImage_IsNamed()
-    {
-        string images = Cli.Images(Path.Combine(_root, "images"), ("a", 2), ("b", 2));
-        string broken = Path.Combine(images, "b", "broken.png");
-        File.WriteAllText(broken, "this is not a picture");
-        var line = OneLine(await Cli.Run(["learn", "--work", Work, "--images", images, "--model", SharedData.TinyA()]));
-        Assert.Contains(broken, line);
-        Assert.Contains("not a recognised image", line);
     }
 
     [Fact]
@@ -65,18 +50,6 @@ public sealed class ErrorTests : IDisposable
         Assert.Contains("--device cuda", line);
         Assert.Contains("CUDA is not available", line);
         Assert.Contains("--device cpu", line);
-    }
-
-    [Fact]
-    public async Task AWorkFolderInUse_IsRefused()
-    {
-        string images = Cli.Images(Path.Combine(_root, "images"), ("a", 2), ("b", 2));
-        using (WorkFolderLock.Acquire(Work))
-        {
-            var line = OneLine(await Cli.Run(["augment", .. Cli.Tiny(Work, images)]));
-            Assert.Contains(Work, line);
-            Assert.Contains("in use by another run", line);
-        }
     }
 
     [Fact]

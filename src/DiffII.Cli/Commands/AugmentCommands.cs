@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using DiffII.Augmentation;
+using DiffII.Storage;
 
 namespace DiffII.Cli.Commands;
 
@@ -31,6 +32,8 @@ public static class AugmentCommands
         string work = Path.GetFullPath(parse.GetValue(m.Work)!);
         string device = parse.GetValue(global.Device)!;
         string dtype = parse.GetValue(global.DType)!;
+        // Held before the settings are read or saved: a second run on this folder must not overwrite the first's settings.
+        using var workLock = WorkFolderLock.Acquire(work);
         var saved = RunSettings.Load(work);
         var merged = m.Given(parse, global).Over(saved);
         var images = RunPreparation.LoadImages(output, merged, work, saved);
@@ -58,7 +61,7 @@ public static class AugmentCommands
         {
             case Step.Learn:
             {
-                bool learned = MethodRun.Learn(output, run, device, dtype, cancel);
+                bool learned = MethodRun.Learn(output, run, device, dtype, cancel, workLock);
                 string folder = Path.Combine(work, MethodRun.ConceptsFolder);
                 if (!run.Strategy.NeedsTokens()) output.Line($"{run.Strategy.Name()} uses no learned concepts; nothing to learn.");
                 else output.Line(learned ? $"learned {images.Classes.Count} concepts into {folder}" : $"concepts already learned in {folder}; nothing to do");
@@ -68,7 +71,7 @@ public static class AugmentCommands
             }
             case Step.Invert:
             {
-                var outcome = MethodRun.Fit(output, run, [], generate: false, device, dtype, cancel);
+                var outcome = MethodRun.Fit(output, run, [], generate: false, device, dtype, cancel, workLock);
                 if (!run.Strategy.NeedsInversions()) output.Line($"{run.Strategy.Name()} uses no inversions; concepts are ready in {work}.");
                 else output.Line($"inversion pools ready: {outcome.InversionCount} inversions in {Path.Combine(work, "inversions")}");
                 result["inversions"] = outcome.InversionCount;
@@ -76,8 +79,10 @@ public static class AugmentCommands
             }
             default:
             {
-                var outcome = MethodRun.Fit(output, run, suffixes?.Suffixes ?? [], generate: true, device, dtype, cancel);
+                var outcome = MethodRun.Fit(output, run, suffixes?.Suffixes ?? [], generate: true, device, dtype, cancel, workLock);
                 foreach (var failure in outcome.Failures) output.Warning($"sample {failure.SampleId} was not written: {failure.Reason}");
+                if (outcome.Failures.Count > 0)
+                    output.Warning($"{outcome.Failures.Count} of {outcome.Planned} samples could not be made and were not written; the other images are complete. A rerun tries the missing ones again.");
                 output.Line($"{outcome.Images.Count} synthetic images ({run.Strategy.Name()}) in {Path.Combine(work, "synthetic")}; manifest {outcome.ManifestPath}");
                 foreach (var c in images.Classes)
                     output.Line($"  {c}: {images.Items.Count(i => i.Label == c)} real, {outcome.Images.Count(s => s.ClassName == c)} synthetic");
@@ -85,6 +90,7 @@ public static class AugmentCommands
                 result["planned"] = outcome.Planned;
                 result["manifest"] = outcome.ManifestPath;
                 result["suffixSource"] = suffixes?.Source;
+                result["failed"] = outcome.Failures.Count;
                 result["failures"] = outcome.Failures.Select(f => new { sample = f.SampleId, reason = f.Reason }).ToList();
                 foreach (var entry in (List<Dictionary<string, object?>>)result["classes"]!)
                     entry["synthetic"] = outcome.Images.Count(s => s.ClassName == (string)entry["name"]!);

@@ -80,13 +80,14 @@ public static class MethodRun
 
     /// <summary>Step 1 alone: learns the concepts into <c>work/concepts</c> exactly as <see cref="DiffIIAugmenter.Fit"/> would, so a later fit reuses them.</summary>
     /// <returns>False when there was nothing to learn (already learned, or a strategy without concepts).</returns>
-    public static bool Learn(CliOutput output, ResolvedRun run, string device, string dtype, CancellationToken cancel)
+    /// <param name="workLock">The work folder's lock, held by the command since before it wrote anything there.</param>
+    public static bool Learn(CliOutput output, ResolvedRun run, string device, string dtype, CancellationToken cancel, WorkFolderLock? workLock = null)
     {
         if (!run.Strategy.NeedsTokens()) return false;
         if (LearnedConcepts.Exists(Path.Combine(run.Work, ConceptsFolder))) return false;
         using var sd = LoadModel(output, run, device, dtype);
         // Suffixes play no part in step 1 (nor in the work folder's fingerprint).
-        using var augmenter = new DiffIIAugmenter(sd, run.Options([]), run.Work);
+        using var augmenter = new DiffIIAugmenter(sd, run.Options([]), run.Work, workLock);
         output.Track(progress =>
         {
             augmenter.LearnConcepts(run.Images.Images,
@@ -97,10 +98,11 @@ public static class MethodRun
     }
 
     /// <summary>Steps 1 and 2a (what is missing of them); with <paramref name="generate"/> also steps 2b and 3.</summary>
-    public static GenerationOutcome Fit(CliOutput output, ResolvedRun run, IReadOnlyList<string> suffixes, bool generate, string device, string dtype, CancellationToken cancel)
+    public static GenerationOutcome Fit(CliOutput output, ResolvedRun run, IReadOnlyList<string> suffixes, bool generate, string device, string dtype, CancellationToken cancel,
+        WorkFolderLock? workLock = null)
     {
         using var sd = LoadModel(output, run, device, dtype);
-        using var augmenter = new DiffIIAugmenter(sd, run.Options(suffixes), run.Work);
+        using var augmenter = new DiffIIAugmenter(sd, run.Options(suffixes), run.Work, workLock);
         return output.Track(progress =>
         {
             var adapter = new Adapter<AugmentationProgress>(p => progress.Report(new StepProgress(StageName(p.Stage), p.Done, p.Total, p.Loss)));

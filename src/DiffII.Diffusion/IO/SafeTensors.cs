@@ -17,7 +17,8 @@ public sealed class SafeTensorsException(string message, Exception? inner = null
 /// <param name="End">End of the data (exclusive), relative to the end of the header.</param>
 public sealed record SafeTensorInfo(string Name, string DType, long[] Shape, long Begin, long End)
 {
-    public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+    /// <summary>The number of elements; an <see cref="OverflowException"/> for a shape no tensor can have (a lying header's [2³², 2³²] would otherwise wrap to 0).</summary>
+    public long ElementCount => Shape.Aggregate(1L, (a, b) => checked(a * b));
     public string ShapeText => "[" + string.Join(", ", Shape) + "]";
 }
 
@@ -30,6 +31,8 @@ public sealed class SafeTensorsFile : IDisposable
 {
     /// <summary>Headers larger than this are refused: real files have headers of a few hundred kilobytes.</summary>
     const long MaxHeaderBytes = 100L * 1024 * 1024;
+
+    static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     readonly FileStream _stream;
     readonly long _dataStart;
@@ -80,6 +83,9 @@ public sealed class SafeTensorsFile : IDisposable
 
     static (Dictionary<string, SafeTensorInfo>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataLength)
     {
+        // The parser accepts invalid UTF-8 inside strings and fails only when a key is read; refuse it here, typed.
+        try { StrictUtf8.GetCharCount(header); }
+        catch (DecoderFallbackException e) { throw new SafeTensorsException($"{path}: the header is not valid UTF-8 text ({e.Message}).", e); }
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header); }
         catch (JsonException e) { throw new SafeTensorsException($"{path}: the header is not valid JSON ({e.Message}).", e); }

@@ -84,6 +84,7 @@ public sealed class Manifest
         string line = JsonSerializer.Serialize(entry, Json) + "\n";
         using (var stream = new FileStream(_path, FileMode.Append, FileAccess.Write, FileShare.Read))
         {
+            Storage.WriteFaults.Check(_path);
             stream.Write(Encoding.UTF8.GetBytes(line));
             stream.Flush(flushToDisk: true);
         }

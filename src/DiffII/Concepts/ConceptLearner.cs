@@ -121,6 +121,14 @@ public static class ConceptLearner
                     SaveCheckpoint(checkpointFolder, concepts, trainable, optimizer, state with { Step = step + 1, ElapsedSeconds = state.ElapsedSeconds + clock.Elapsed.TotalSeconds });
             }
         }
+        catch
+        {
+            // Stopped (or failed): leave the model as it was, bar the added tokens, so the caller can resume with it
+            // or generate with it without a half-trained LoRA still in its forward pass.
+            trainable.Lora?.Dispose();
+            sd.TextEncoder.StopTrainingTokenRows();
+            throw;
+        }
         finally
         {
             sd.Unet.eval();

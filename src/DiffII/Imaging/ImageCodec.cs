@@ -19,6 +19,12 @@ public sealed class ImageDecodeException(string source, string reason, Exception
 /// </summary>
 public static class ImageCodec
 {
+    /// <summary>
+    /// The most pixels an image may decode to (about 179 megapixels, Pillow's decompression-bomb limit): a few hundred
+    /// bytes of PNG can claim 100 000 × 100 000 pixels, and allocating 40 GB for them is not an answer.
+    /// </summary>
+    public const long MaxDecodedPixels = 178_956_970;
+
     /// <summary>Decodes, orients and flattens an image to opaque RGBA (8 bits per channel).</summary>
     /// <param name="data">The encoded file.</param>
     /// <param name="source">Names the image in errors (a path or a row id).</param>
@@ -40,16 +46,23 @@ public static class ImageCodec
             if (Math.Min(scaled.Width, scaled.Height) >= wanted) size = scaled;
         }
 
+        if ((long)size.Width * size.Height > MaxDecodedPixels)
+            throw new ImageDecodeException(source, $"the image is too large to decode: {full.Width}×{full.Height} pixels " +
+                $"({(long)full.Width * full.Height / 1_000_000} megapixels; the limit is {MaxDecodedPixels / 1_000_000}). Resize it first; if it is not that large, the file is damaged or hostile.");
         var info = new SKImageInfo(size.Width, size.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var bitmap = new SKBitmap(info);
+        var bitmap = new SKBitmap();
         try
         {
+            if (!bitmap.TryAllocPixels(info))
+                throw new ImageDecodeException(source, $"there is not enough memory to decode its {size.Width}×{size.Height} pixels.");
             var result = codec.GetPixels(info, bitmap.GetPixels());
             if (result == SKCodecResult.IncompleteInput)
                 throw new ImageDecodeException(source, "the file is truncated (the decoder ran out of data); it would train on a partly grey image.");
+            if (result is SKCodecResult.ErrorInInput or SKCodecResult.InvalidInput)
+                throw new ImageDecodeException(source, $"the file is damaged: the decoder found invalid data ({result}).");
             if (result != SKCodecResult.Success)
                 throw new ImageDecodeException(source, $"the decoder failed ({result}).");
-            FlattenOverWhite(bitmap);
+            if (full.AlphaType != SKAlphaType.Opaque) FlattenOverWhite(bitmap);
             var oriented = Orient(bitmap, codec.EncodedOrigin);
             if (!ReferenceEquals(oriented, bitmap)) bitmap.Dispose();
             return oriented;
@@ -119,19 +132,29 @@ public static class ImageCodec
         return data.ToArray();
     }
 
+    /// <summary>Composites unpremultiplied RGBA over white in place, one row at a time (a managed copy of a whole large image would cost as much as the image).</summary>
     static void FlattenOverWhite(SKBitmap bitmap)
     {
-        var pixels = bitmap.Pixels;
-        bool changed = false;
-        for (int i = 0; i < pixels.Length; i++)
+        var row = new byte[bitmap.Width * 4];
+        nint pixels = bitmap.GetPixels();
+        for (int y = 0; y < bitmap.Height; y++)
         {
-            var c = pixels[i];
-            if (c.Alpha == 255) continue;
-            float a = c.Alpha / 255f;
-            pixels[i] = new SKColor(Blend(c.Red, a), Blend(c.Green, a), Blend(c.Blue, a), 255);
-            changed = true;
+            nint start = pixels + y * bitmap.RowBytes;
+            System.Runtime.InteropServices.Marshal.Copy(start, row, 0, row.Length);
+            bool changed = false;
+            for (int i = 0; i < row.Length; i += 4)
+            {
+                byte alpha = row[i + 3];
+                if (alpha == 255) continue;
+                float a = alpha / 255f;
+                row[i] = Blend(row[i], a);
+                row[i + 1] = Blend(row[i + 1], a);
+                row[i + 2] = Blend(row[i + 2], a);
+                row[i + 3] = 255;
+                changed = true;
+            }
+            if (changed) System.Runtime.InteropServices.Marshal.Copy(row, 0, start, row.Length);
         }
-        if (changed) bitmap.Pixels = pixels;
         static byte Blend(byte v, float a) => (byte)Math.Round(v * a + 255 * (1 - a));
     }
 

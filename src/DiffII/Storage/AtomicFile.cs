@@ -20,6 +20,7 @@ public static class AtomicFile
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
             {
+                WriteFaults.Check(full);
                 stream.Write(bytes);
                 stream.Flush(flushToDisk: true);
             }

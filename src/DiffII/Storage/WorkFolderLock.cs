@@ -12,10 +12,14 @@ public sealed class WorkFolderLock : IDisposable
 {
     readonly FileStream _stream;
 
-    WorkFolderLock(FileStream stream) { _stream = stream; }
+    WorkFolderLock(FileStream stream, string folder) { _stream = stream; Folder = folder; }
+
+    /// <summary>The locked folder (a full path).</summary>
+    public string Folder { get; }
 
     public static WorkFolderLock Acquire(string folder)
     {
+        folder = Path.GetFullPath(folder);
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, ".lock");
         FileStream stream;
@@ -32,7 +36,7 @@ public sealed class WorkFolderLock : IDisposable
             throw new WorkFolderInUseException(folder, holder.Length == 0 ? "unknown process" : holder);
         }
         File.WriteAllText(path + ".owner", $"pid {Environment.ProcessId} on {Environment.MachineName}");
-        return new WorkFolderLock(stream);
+        return new WorkFolderLock(stream, folder);
     }
 
     public void Dispose() => _stream.Dispose();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using DiffII.MLNet.Classification;
 using DiffII.MLNet.Data;
 using Microsoft.ML;
@@ -10,9 +9,8 @@ namespace DiffII.MLNet.Tests.Augment;
 public sealed class EndToEndTests(TinyAugment tiny)
 {
     [Fact]
-    public void ImageFolder_Augment_ResNet18_Lbfgs_Metrics_OnCpuWithinAMinute()
+    public void ImageFolder_Augment_ResNet18_Lbfgs_Metrics_OnCpu()
     {
-        var clock = Stopwatch.StartNew();
         var ml = new MLContext(seed: 1);
         var train = ImageFolderDataset.Load(ml, tiny.TrainFolder);
         var test = ImageFolderDataset.Load(ml, tiny.TestFolder);
@@ -35,7 +33,6 @@ public sealed class EndToEndTests(TinyAugment tiny)
         Assert.False(double.IsNaN(metrics.LogLoss));
         // The classes are solid colours; ResNet18 features separate them even with noise-like synthetic rows added.
         Assert.True(metrics.MicroAccuracy >= 2.0 / 3, $"accuracy {metrics.MicroAccuracy:F3}");
-        Assert.True(clock.Elapsed < TimeSpan.FromMinutes(1), $"took {clock.Elapsed}");
     }
 
     [Fact]
