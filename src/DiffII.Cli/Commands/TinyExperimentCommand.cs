@@ -24,10 +24,12 @@ public static class TinyExperimentCommand
         var methods = new Option<string?>("--methods") { Description = "Comma-separated: original and strategy names (diff-ii, interpolation-only, two-stage-only, real-guidance, da-fusion, diff-aug, diff-mix).", HelpName = "LIST" };
         var testPerClass = new Option<int?>("--test-per-class") { Description = "Test pictures per class in each test set.", HelpName = "N" };
         var learnSteps = new Option<int?>("--learn-steps") { Description = "Concept-learning steps.", HelpName = "N" };
+        var guidance = new Option<double?>("--guidance") { Description = "Classifier-free guidance scale of sampling (the paper: 7.5).", HelpName = "SCALE" };
+        var referencePerClass = new Option<int?>("--reference-per-class") { Description = "Real pictures per class for the reference classifier that scores faithfulness (0: none).", HelpName = "N" };
         var fashionMnist = new Option<string?>("--fashion-mnist") { Description = "Folder with the four Fashion-MNIST *-ubyte.gz files (default: the shipped subset for quick, Debian's package for full).", HelpName = "DIR" };
         var command = new Command("tiny-experiment", "Few-shot and shifted-context classification on the tiny world: original vs Diff-II (and the baselines), with a report.")
         {
-            preset, work, output, model, shots, seeds, methods, testPerClass, learnSteps, fashionMnist,
+            preset, work, output, model, shots, seeds, methods, testPerClass, learnSteps, guidance, referencePerClass, fashionMnist,
         };
         command.SetAction((parse, cancel) => app.Guard(parse, "tiny-experiment", cli =>
         {
@@ -44,6 +46,8 @@ public static class TinyExperimentCommand
                 Methods = Methods(parse.GetValue(methods)) ?? options.Methods,
                 TestPerClass = parse.GetValue(testPerClass) ?? options.TestPerClass,
                 LearnSteps = parse.GetValue(learnSteps) ?? options.LearnSteps,
+                GuidanceScale = parse.GetValue(guidance) ?? options.GuidanceScale,
+                ReferencePerClass = parse.GetValue(referencePerClass) ?? options.ReferencePerClass,
                 FashionMnistFolder = parse.GetValue(fashionMnist) is string f ? Path.GetFullPath(f) : null,
                 Device = parse.GetValue(app.Global.Device)!,
                 DType = ModelLocator.ParseDType(parse.GetValue(app.Global.DType)!),
