@@ -293,8 +293,11 @@ public sealed class TinyExperiment(TinyExperimentOptions options)
         _ => trainerName,
     };
 
-    /// <summary>Mean over classes of the mean pairwise cosine distance (1 − cos) between the class's feature vectors.</summary>
-    public static double Diversity(IReadOnlyList<string> classes, IReadOnlyList<float[]> features)
+    /// <summary>
+    /// Mean over classes of the mean pairwise cosine distance (1 − cos) between the class's feature vectors; null when
+    /// no class has two members (one-shot originals), since a single picture has no pairwise distance.
+    /// </summary>
+    public static double? Diversity(IReadOnlyList<string> classes, IReadOnlyList<float[]> features)
     {
         var perClass = new List<double>();
         foreach (var group in classes.Select((c, i) => (c, i)).GroupBy(p => p.c))
@@ -311,7 +314,7 @@ public sealed class TinyExperiment(TinyExperimentOptions options)
                 }
             perClass.Add(sum / pairs);
         }
-        return perClass.Count == 0 ? double.NaN : perClass.Average();
+        return perClass.Count == 0 ? null : perClass.Average();
     }
 
     static double Cosine(float[] x, float[] y)

@@ -65,7 +65,7 @@ public sealed class TinyExperimentTests : IDisposable
         var features = new[] { new[] { 1f, 0f, 0f }, new[] { 0f, 1f, 0f }, new[] { 1f, 1f, 0f }, new[] { 2f, 2f, 0f }, new[] { 0f, 0f, 3f } };
         double d = TinyExperiment.Diversity(["a", "a", "b", "b", "b"], features);
         Assert.Equal((1.0 + 2.0 / 3.0) / 2, d, 12);
-        Assert.True(double.IsNaN(TinyExperiment.Diversity(["a", "b"], features[..2])));
+        Assert.Null(TinyExperiment.Diversity(["a", "b"], features[..2]));
     }
 
     [Fact]
