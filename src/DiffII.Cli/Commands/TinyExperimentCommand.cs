@@ -57,7 +57,8 @@ public static class TinyExperimentCommand
                 new MethodRun.Adapter<ExperimentProgress>(p => progress.Report(new StepProgress(p.Stage, p.Done, p.Total, p.Loss))), cancel));
 
             var summary = TinyExperimentReport.Summarise(outcome.Runs);
-            var methodNames = outcome.Runs.Select(r => r.Method).Distinct().ToList();
+            // The console table has the configured shot counts' columns; the one-shot study's arms are in the report.
+            var methodNames = outcome.Runs.Where(r => options.Shots.Contains(r.Shots)).Select(r => r.Method).Distinct().ToList();
             foreach (var trainer in summary.Select(r => r.Trainer).Distinct())
             {
                 cli.Line($"accuracy (%), {trainer}, mean ± std over {options.Seeds.Count} seed(s):");

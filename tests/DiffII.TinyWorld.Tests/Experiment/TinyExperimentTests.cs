@@ -63,7 +63,7 @@ public sealed class TinyExperimentTests : IDisposable
     {
         // Class a: orthogonal pair (distance 1); class b: identical pair (0) and a third at 90° to both (1, 1): mean 2/3.
         var features = new[] { new[] { 1f, 0f, 0f }, new[] { 0f, 1f, 0f }, new[] { 1f, 1f, 0f }, new[] { 2f, 2f, 0f }, new[] { 0f, 0f, 3f } };
-        double d = TinyExperiment.Diversity(["a", "a", "b", "b", "b"], features);
+        double d = TinyExperiment.Diversity(["a", "a", "b", "b", "b"], features)!.Value;
         Assert.Equal((1.0 + 2.0 / 3.0) / 2, d, 12);
         Assert.Null(TinyExperiment.Diversity(["a", "b"], features[..2]));
     }
