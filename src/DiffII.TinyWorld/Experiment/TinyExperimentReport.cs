@@ -37,8 +37,8 @@ public static class TinyExperimentReport
                 double[] Acc(string test) => list.Select(r => r.Accuracy.First(a => a.Trainer == trainer && a.TestSet == test).MicroAccuracy).ToArray();
                 var id = Acc(TinyExperiment.InDistribution);
                 var shifted = Acc(TinyExperiment.Shifted);
-                var faithful = list.Where(r => r.Faithfulness is not null).Select(r => r.Faithfulness!.Value).ToArray();
-                var diverse = list.Where(r => r.Diversity is not null && !double.IsNaN(r.Diversity.Value)).Select(r => r.Diversity!.Value).ToArray();
+                var faithful = list.Select(r => r.Faithfulness).OfType<double>().ToArray();
+                var diverse = list.Select(r => r.Diversity).OfType<double>().ToArray();
                 rows.Add(new SummaryRow(trainer, group.Key.Shots, group.Key.Method, list[0].SplitRatio, list.Count,
                     id.Average(), Std(id), shifted.Average(), Std(shifted),
                     faithful.Length > 0 ? faithful.Average() : null, diverse.Length > 0 ? diverse.Average() : null,
@@ -184,7 +184,7 @@ public static class TinyExperimentReport
         foreach (var r in runs)
             foreach (var a in r.Accuracy)
                 csv.Append(CultureInfo.InvariantCulture,
-                    $"{r.Shots},{r.Seed},{r.Method},{r.Strategy ?? ""},{r.SplitRatio},{a.Trainer},{a.TestSet},{a.MicroAccuracy:R},{a.MacroAccuracy:R},{r.SyntheticImages},{r.FailedImages},{(r.Faithfulness is double f ? f.ToString("R", Inv) : "")},{(r.Diversity is double d && !double.IsNaN(d) ? d.ToString("R", Inv) : "")},{r.GenerationSeconds}\n");
+                    $"{r.Shots},{r.Seed},{r.Method},{r.Strategy ?? ""},{r.SplitRatio},{a.Trainer},{a.TestSet},{a.MicroAccuracy:R},{a.MacroAccuracy:R},{r.SyntheticImages},{r.FailedImages},{(r.Faithfulness is double f ? f.ToString("R", Inv) : "")},{(r.Diversity is double d ? d.ToString("R", Inv) : "")},{r.GenerationSeconds}\n");
         AtomicFile.WriteAllText(path, csv.ToString());
         return path;
     }
