@@ -5,13 +5,15 @@
 #
 #   examples/cli-augment.sh IMAGES [METACLASS] [MODEL] [OUT]
 #
-# MODEL defaults to models/tiny-sd in the repository. Extra options for both commands can be passed in
-# DIFFII_ARGS, e.g. DIFFII_ARGS="--device cuda".
+# MODEL defaults to models/tiny-sd in the repository, and METACLASS to "clothing item", the only thing that model
+# knows. Diff-II's first denoising stage needs prompt suffixes: a metaclass with a preset (bird, car, aircraft,
+# animal, flower, clothing item) picks that preset; for any other, pass them in DIFFII_ARGS, which both commands
+# receive, e.g. DIFFII_ARGS="--suffix-file suffixes.txt --device cuda".
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 images="${1:?usage: $0 IMAGES [METACLASS] [MODEL] [OUT]}"
-metaclass="${2:-object}"
+metaclass="${2:-clothing item}"
 model="${3:-$repo/models/tiny-sd}"
 out="${4:-diffii-out}"
 

@@ -76,7 +76,7 @@ public sealed class MethodOptions
     public Option<int?> TargetCount { get; } = new("--target-count") { Description = "Long tail: lift every class to N images instead of --expansion.", HelpName = "N" };
     public Option<double?> Split { get; } = new("--split") { Description = "Fraction s of denoising steps that use the suffixed prompt (default 0.3; 0 = no suffixes).", HelpName = "S" };
     public Option<string?> SuffixFile { get; } = new("--suffix-file") { Description = "Prompt suffixes, one per line ('#' comments).", HelpName = "FILE" };
-    public Option<string?> SuffixPreset { get; } = new("--suffix-preset") { Description = "A suffix list from the paper: " + string.Join(", ", DiffII.Suffixes.SuffixPresets.All.Select(p => p.Name)) + ".", HelpName = "NAME" };
+    public Option<string?> SuffixPreset { get; } = new("--suffix-preset") { Description = "A named suffix list (the paper's, and tiny-world for the embedded model): " + string.Join(", ", DiffII.Suffixes.SuffixPresets.All.Select(p => p.Name)) + ".", HelpName = "NAME" };
     public Option<string?> CaptionEndpoint { get; } = new("--caption-endpoint") { Description = "OpenAI-compatible API base URL (e.g. http://localhost:11434/v1 for Ollama): caption your images and summarise suffixes.", HelpName = "URL" };
     public Option<string?> CaptionModel { get; } = new("--caption-model") { Description = "Vision model that captions the images.", HelpName = "NAME" };
     public Option<string?> SummaryModel { get; } = new("--summary-model") { Description = "Language model that summarises captions into suffixes (default: the caption model).", HelpName = "NAME" };

@@ -48,7 +48,7 @@ public static class RunPreparation
         var matching = SuffixPresets.All.FirstOrDefault(p => string.Equals(p.Metaclass, run.Metaclass, StringComparison.OrdinalIgnoreCase));
         if (matching is not null)
         {
-            output.Note($"using the paper's suffix preset {matching.Name} for \"{run.Metaclass}\" (choose with --suffix-preset, --suffix-file or --caption-endpoint)");
+            output.Note($"using the suffix preset {matching.Name} for \"{run.Metaclass}\" (choose with --suffix-preset, --suffix-file or --caption-endpoint)");
             return (matching.Suffixes, "preset " + matching.Name);
         }
         throw new CliException($"{run.Strategy.Name()} needs prompt suffixes: pass --suffix-preset NAME ({string.Join(", ", SuffixPresets.All.Select(p => p.Name))}), " +

@@ -81,14 +81,10 @@ public sealed record TinyExperimentOptions
     /// <summary>
     /// Suffixes describing the contexts a clothing item can be photographed in, as an LLM would summarise them from
     /// captions (the paper's App. A.5.1 lists are of this kind: generic to the metaclass, not to the test set). They
-    /// name the patterns and colours the generator knows, without singling out the shifted test contexts.
+    /// name the patterns and colours the generator knows, without singling out the shifted test contexts. The CLI
+    /// offers the same list as <c>--suffix-preset tiny-world</c>.
     /// </summary>
-    public static IReadOnlyList<string> TinyWorldSuffixes { get; } =
-    [
-        "on a plain background", "on a striped background", "on a checkered background", "on a dotted background",
-        "on a gradient background", "on a plain white background", "on a striped red background", "on a dotted blue background",
-        "in yellow on a checkered background", "in pink on a gradient background",
-    ];
+    public static IReadOnlyList<string> TinyWorldSuffixes => DiffII.Suffixes.SuffixPresets.Get("tiny-world").Suffixes;
 
     public static IReadOnlyList<ExperimentMethod> AllMethods { get; } =
     [

@@ -89,7 +89,8 @@ public class SuffixGeneratorTests
     {
         Assert.Equal(10, SuffixPresets.Get("CUB-5shot").Suffixes.Count);
         Assert.Equal("standing on a tree branch.", SuffixPresets.Get("cub-5shot").Suffixes[0]);
-        Assert.All(SuffixPresets.All, p => Assert.All(p.Suffixes, s => Assert.EndsWith(".", s)));
+        Assert.All(SuffixPresets.FromThePaper, p => Assert.All(p.Suffixes, s => Assert.EndsWith(".", s)));
+        Assert.Equal("clothing item", SuffixPresets.Get("tiny-world").Metaclass);
         Assert.Contains("cub-5shot", Assert.Throws<ArgumentException>(() => SuffixPresets.Get("nope")).Message);
     }
 }
