@@ -4,6 +4,7 @@ using static TorchSharp.torch;
 
 namespace DiffII.TinyWorld.Tests.Pretraining;
 
+[Collection(GlobalTorchRngCollection.Name)]
 public sealed class TinyPretrainerTests : IDisposable
 {
     readonly string _root = Directory.CreateTempSubdirectory("diffii-pretrain-").FullName;
