@@ -40,6 +40,8 @@ public sealed class CliApp
         Root.Subcommands.Add(TinyExperimentCommand.Create(this));
         Root.Subcommands.Add(ToolCommands.Doctor(this));
         Root.Subcommands.Add(ToolCommands.PretrainTiny(this));
+        Root.Subcommands.Add(TrainJudgeCommand.Create(this));
+        Root.Subcommands.Add(TrainJudgeCommand.Gates(this));
     }
 
     public GlobalOptions Global { get; }

@@ -20,6 +20,9 @@ public sealed class FashionMnist
 
     FashionMnist(byte[] pixels, byte[] labels) { Pixels = pixels; Labels = labels; }
 
+    /// <summary>A data set held in memory (tests).</summary>
+    internal static FashionMnist FromArrays(byte[] pixels, byte[] labels) => new(pixels, labels);
+
     /// <summary>Row-major 28×28 bytes per item, items back to back; 0 is background, 255 full ink.</summary>
     public byte[] Pixels { get; }
     public byte[] Labels { get; }

@@ -46,19 +46,28 @@ public sealed record Scene(BackgroundPattern Pattern, NamedColor Background, Nam
     public string Suffix => $"in {Item.Name} on a {PatternWord(Pattern)} {Background.Name} background";
 
     /// <summary>The full caption: "a photo of a [small |large ]clothing item in red on a striped blue background".</summary>
-    public string Caption => $"a photo of a {(SizeWord is null ? "" : SizeWord + " ")}{Metaclass} {Suffix}";
+    public string Caption => CaptionOf(Metaclass);
+
+    /// <summary>
+    /// The full caption naming <paramref name="subject"/> (the metaclass, or the coarse kind of the item, see
+    /// <see cref="ItemKinds"/>): "a photo of a [small |large ]&lt;subject&gt; in red on a striped blue background".
+    /// </summary>
+    public string CaptionOf(string subject) => $"a photo of a {(SizeWord is null ? "" : SizeWord + " ")}{subject} {Suffix}";
 
     /// <summary>
     /// A caption that mentions only some attributes, so the generator also learns what a partial prompt means (the
     /// method's plain prompt names no context at all). Each attribute is kept with probability <paramref name="keep"/>.
     /// </summary>
-    public string PartialCaption(Random random, double keep)
+    public string PartialCaption(Random random, double keep) => PartialCaptionOf(Metaclass, random, keep);
+
+    /// <summary><see cref="PartialCaption"/> naming <paramref name="subject"/> instead of the metaclass.</summary>
+    public string PartialCaptionOf(string subject, Random random, double keep)
     {
         bool size = SizeWord is not null && random.NextDouble() < keep;
         bool item = random.NextDouble() < keep;
         bool pattern = random.NextDouble() < keep;
         bool background = random.NextDouble() < keep;
-        var text = $"a photo of a {(size ? SizeWord + " " : "")}{Metaclass}";
+        var text = $"a photo of a {(size ? SizeWord + " " : "")}{subject}";
         if (item) text += $" in {Item.Name}";
         if (pattern || background)
             text += $" on a {(pattern ? PatternWord(Pattern) + " " : "")}{(background ? Background.Name + " " : "")}background";
@@ -70,6 +79,7 @@ public sealed record Scene(BackgroundPattern Pattern, NamedColor Background, Nam
     {
         string[] fixedWords = ["a", "photo", "of", "in", "on", "background", "small", "large", "clothing", "item"];
         return fixedWords
+            .Concat(ItemKinds.Words)
             .Concat(Palette.Select(c => c.Name))
             .Concat(Enum.GetValues<BackgroundPattern>().Select(PatternWord));
     }

@@ -9,8 +9,9 @@ public sealed record TinyWorldSample(int ItemIndex, int Label, Scene Scene, floa
 /// <summary>
 /// Endless, reproducible batches of tiny-world pictures: batch k of a stream depends only on the seed, the stream
 /// name and k, so training resumed at step k sees exactly the batches an uninterrupted run would have seen.
+/// An optional item pool restricts the draws to those items (the judge never sees the experiment's few-shot items).
 /// </summary>
-public sealed class TinyWorldData(FashionMnist items, SceneDistribution scenes, long seed)
+public sealed class TinyWorldData(FashionMnist items, SceneDistribution scenes, long seed, IReadOnlyList<int>? itemPool = null)
 {
     public FashionMnist Items => items;
 
@@ -26,7 +27,8 @@ public sealed class TinyWorldData(FashionMnist items, SceneDistribution scenes, 
     {
         var random = new Random(Seed(stream, index));
         var batch = new TinyWorldSample[size];
-        for (int i = 0; i < size; i++) batch[i] = Render(random.Next(items.Count), random);
+        for (int i = 0; i < size; i++)
+            batch[i] = Render(itemPool is null ? random.Next(items.Count) : itemPool[random.Next(itemPool.Count)], random);
         return batch;
     }
 

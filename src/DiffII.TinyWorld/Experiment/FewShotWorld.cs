@@ -45,21 +45,8 @@ public sealed class FewShotWorld(FashionMnist train, FashionMnist test, string f
 
     const long TestSeed = 7001, ReferenceSeed = 7101;
 
-    /// <summary>Per class, a seeded uniform sample of <paramref name="perClass"/> item indices (sorted, so files come in item order).</summary>
-    static List<(int Label, int Item)> PickPerClass(FashionMnist set, int perClass, long seed, IReadOnlySet<int>? exclude)
-    {
-        var picked = new List<(int, int)>();
-        for (int label = 0; label < Classes.Count; label++)
-        {
-            var candidates = Enumerable.Range(0, set.Count).Where(i => set.Labels[i] == label && (exclude is null || !exclude.Contains(i))).ToArray();
-            if (candidates.Length < perClass)
-                throw new ArgumentException($"Fashion-MNIST has only {candidates.Length} usable items of class '{Classes[label]}' here; {perClass} were asked for. " +
-                                            "Install the full data set (apt-get install dataset-fashion-mnist) or ask for fewer.");
-            new Random(unchecked((int)(seed * 1000003 + label))).Shuffle(candidates);
-            picked.AddRange(candidates.Take(perClass).Order().Select(i => (label, i)));
-        }
-        return picked;
-    }
+    static List<(int Label, int Item)> PickPerClass(FashionMnist set, int perClass, long seed, IReadOnlySet<int>? exclude) =>
+        FewShotItems.Pick(set, perClass, seed, exclude);
 
     IReadOnlyList<WorldImage> Render(FashionMnist set, List<(int Label, int Item)> items, SceneDistribution scenes, long seed, string subfolder)
     {

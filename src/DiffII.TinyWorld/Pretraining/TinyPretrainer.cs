@@ -19,6 +19,8 @@ public sealed record PretrainOptions
     public long Seed { get; init; } = 20261125;
     public int BatchSize { get; init; } = 48;
     public int VaeSteps { get; init; } = 1250;
+    /// <summary>Linear warm-up steps of each stage, before the cosine decay of the learning rate to 5 % of its peak.</summary>
+    public int WarmupSteps { get; init; } = 100;
     public double VaeLearningRate { get; init; } = 1e-3;
     /// <summary>Weight of the KL term (SD's VAE uses 1e-6): keeps latents near N(0, I) without blurring.</summary>
     public double VaeKlWeight { get; init; } = 1e-6;
@@ -28,6 +30,16 @@ public sealed record PretrainOptions
     public double CaptionDropout { get; init; } = 0.1;
     /// <summary>Fraction of captions that mention only some attributes (see <see cref="Scene.PartialCaption"/>).</summary>
     public double PartialCaptions { get; init; } = 0.45;
+    /// <summary>
+    /// Fraction of non-empty captions that name the item's coarse kind (<see cref="ItemKinds"/>: top, trousers, dress,
+    /// footwear, bag) instead of the metaclass "clothing item". The ten classes are never named.
+    /// </summary>
+    public double KindCaptions { get; init; } = 0.8;
+    /// <summary>
+    /// γ of the min-SNR loss weighting (Hang et al. 2023): each sample's ε-loss is weighted by min(SNR_t, γ) / SNR_t,
+    /// so the nearly-clean timesteps stop dominating the gradient. 0 weighs every timestep alike.
+    /// </summary>
+    public double MinSnrGamma { get; init; } = 5.0;
     /// <summary>Decay of the exponential moving average of the U-Net weights that is exported.</summary>
     public double EmaDecay { get; init; } = 0.999;
     public int CheckpointEvery { get; init; } = 250;
@@ -78,6 +90,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
             using var scope = NewDisposeScope();
             var images = TinyWorldData.ToTensor(Data.Batch("vae", step, options.BatchSize), _device);
             var generator = new Generator((ulong)(options.Seed + step), _device);
+            LearningRateSchedule.Apply(optimizer, LearningRateSchedule.WarmupCosine(step, options.VaeSteps, options.WarmupSteps, options.VaeLearningRate));
             optimizer.zero_grad();
             using var posterior = vae.Encode(images);
             var reconstruction = vae.Decode(posterior.Sample(generator));
@@ -175,7 +188,9 @@ public sealed class TinyPretrainer(PretrainOptions options)
             var captions = batch.Select(b =>
             {
                 double u = random.NextDouble();
-                return u < options.CaptionDropout ? "" : u < options.CaptionDropout + options.PartialCaptions ? b.Scene.PartialCaption(random, 0.5) : b.Scene.Caption;
+                if (u < options.CaptionDropout) return "";
+                string subject = random.NextDouble() < options.KindCaptions ? ItemKinds.WordOf(b.Label) : Scene.Metaclass;
+                return u < options.CaptionDropout + options.PartialCaptions ? b.Scene.PartialCaptionOf(subject, random, 0.5) : b.Scene.CaptionOf(subject);
             }).ToList();
             var generator = new Generator((ulong)(options.Seed * 1000003 + step), _device);
             Tensor latents;
@@ -186,9 +201,11 @@ public sealed class TinyPretrainer(PretrainOptions options)
             var timesteps = TrainingNoise.SampleTimesteps(schedule, options.BatchSize, _device, generator);
             var noisy = TrainingNoise.AddNoise(schedule, latents, noise, timesteps);
 
+            LearningRateSchedule.Apply(optimizer, LearningRateSchedule.WarmupCosine(step, options.UNetSteps, options.WarmupSteps, options.UNetLearningRate));
             optimizer.zero_grad();
             var states = text.forward(tokenizer.EncodeBatch(captions, _device));
-            var loss = nn.functional.mse_loss(unet.forward(noisy, timesteps, states), noise);
+            var perSample = (unet.forward(noisy, timesteps, states) - noise).square().mean([1L, 2L, 3L]);
+            var loss = (perSample * MinSnrWeights(schedule, timesteps, options.MinSnrGamma)).mean();
             loss.backward();
             nn.utils.clip_grad_norm_(trainable, 1.0);
             optimizer.step();
@@ -217,6 +234,15 @@ public sealed class TinyPretrainer(PretrainOptions options)
         sd.SaveDiffusersFolder(outputFolder, ScalarType.Float16);
         TinyModelCard.Write(sd, outputFolder, options, options.FashionMnistFolder);
         return sd;
+    }
+
+    /// <summary>min(SNR_t, γ) / SNR_t per sample for the ε-loss, SNR_t = ᾱ_t / (1 − ᾱ_t); all ones when γ is 0.</summary>
+    internal static Tensor MinSnrWeights(NoiseSchedule schedule, Tensor timesteps, double gamma)
+    {
+        if (gamma <= 0) return ones(timesteps.shape, device: timesteps.device);
+        var alphas = schedule.AlphasCumprodTensor(timesteps.device).index_select(0, timesteps);
+        var snr = alphas / (1 - alphas);
+        return snr.clamp_max(gamma) / snr;
     }
 
     static void CopyWeights(nn.Module from, nn.Module to)
