@@ -80,6 +80,34 @@ public static class TorchRuntime
                "TorchSharp-cuda-linux (build with -p:TorchBackend=cuda).";
     }
 
+    /// <summary>
+    /// One line for diagnostics (diffii doctor): which libLibTorchSharp.so this application uses, and how its libstdc++
+    /// version needs stand against this system's libstdc++ (weak ones the system lacks are what the GLIBCXX fix covers).
+    /// </summary>
+    public static string DescribeNativeLibrary(string? baseDirectory = null)
+    {
+        if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return "native library: not on Linux, no libstdc++ check";
+        string? lib = FindLibTorchSharp(baseDirectory ?? AppContext.BaseDirectory);
+        if (lib is null) return "native library: libLibTorchSharp.so not found next to the application";
+        try
+        {
+            var needs = ElfVersionNeeds.ReadNeeds(File.ReadAllBytes(lib)).Where(n => n.Library == "libstdc++.so.6").ToList();
+            string? system = FindSystemLibstdcxx();
+            if (system is null) return $"native library: {lib}; no system libstdc++.so.6 found to compare its needs with";
+            var defined = new HashSet<string>(ElfVersionNeeds.ReadDefinitions(File.ReadAllBytes(system)));
+            var weakAbsent = needs.Where(n => n.IsWeak && !defined.Contains(n.Version)).Select(n => n.Version).ToList();
+            var missing = needs.Where(n => !n.IsWeak && !defined.Contains(n.Version)).Select(n => n.Version).ToList();
+            string weakText = weakAbsent.Count == 0
+                ? "every libstdc++ version it needs is defined by " + system
+                : $"{string.Join(", ", weakAbsent)} marked weak and absent from {system} (the GLIBCXX fix is what lets it load here)";
+            return $"native library: {lib}; {weakText}" + (missing.Count == 0 ? "" : $"; MISSING (the load will fail): {string.Join(", ", missing)}");
+        }
+        catch (InvalidDataException e)
+        {
+            return $"native library: {lib}; its ELF version needs could not be read: {e.Message}";
+        }
+    }
+
     /// <summary>libLibTorchSharp.so next to the application (RID-specific builds) or under runtimes/linux-*/native (portable builds).</summary>
     internal static string? FindLibTorchSharp(string baseDir)
     {
