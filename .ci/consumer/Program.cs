@@ -60,8 +60,15 @@ foreach (var image in synthetic)
     if (decoded.Width != 32 || decoded.Height != 32)
         throw new InvalidDataException($"{image.ImagePath} is {decoded.Width}x{decoded.Height}, not the embedded model's 32x32");
 }
-// DiffII.MLNet's ResNet18 featurizer model reaches the application through its own package.
-string resnet = Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
-if (!File.Exists(resnet)) throw new FileNotFoundException("ResNet18.onnx did not reach the application output", resnet);
+// The GLIBCXX fix came with the package: the application's own copy of TorchSharp's native library has the need marked
+// weak (on Debian 12 the run above could not have loaded it otherwise; on newer systems this is the only evidence).
+if (OperatingSystem.IsLinux())
+{
+    string lib = Directory.GetFiles(AppContext.BaseDirectory, "libLibTorchSharp.so", SearchOption.AllDirectories).First();
+    var need = DiffII.Build.ElfVersionNeeds.ReadNeeds(File.ReadAllBytes(lib)).FirstOrDefault(n => n.Version == "GLIBCXX_3.4.32");
+    if (need is { IsWeak: false })
+        throw new InvalidOperationException($"{lib} still needs GLIBCXX_3.4.32 strongly: DiffII.Diffusion's buildTransitive targets did not run");
+    Console.WriteLine(DiffII.Diffusion.Runtime.TorchRuntime.DescribeNativeLibrary());
+}
 Console.WriteLine($"consumer ok: {synthetic.Count} synthetic 32x32 images from {images.Count} originals in {augmenter.WorkFolder}; "
                   + $"ML.NET adapter {typeof(DiffII.MLNet.DiffIIAugmentOptions).Assembly.GetName().Version}");
