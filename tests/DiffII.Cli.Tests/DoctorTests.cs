@@ -12,6 +12,12 @@ public class DoctorTests
         int code = await CliApp.RunAsync(["doctor"], stdout, stderr, CancellationToken.None);
         Assert.True(code == 0, stderr.ToString());
         Assert.Contains("CPU ok (sum of ones(2,2) = 4)", stdout.ToString());
+        if (OperatingSystem.IsLinux())
+        {
+            // Which native library was loaded, and no libstdc++ version it needs is missing here.
+            Assert.Contains("native library: " + Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so"), stdout.ToString());
+            Assert.DoesNotContain("MISSING", stdout.ToString());
+        }
     }
 
     [Fact]

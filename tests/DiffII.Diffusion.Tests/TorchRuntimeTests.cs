@@ -94,4 +94,48 @@ public class TorchRuntimeTests
         }
         finally { File.Delete(copy); }
     }
+
+    [Fact]
+    public void Explain_ForAPortableOutputWithAnUnpatchedCopy_NamesTheMissingVersionNotAMissingBackend()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        string? system = null;
+        foreach (var dir in new[] { "/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64" })
+            if (File.Exists(Path.Combine(dir, "libstdc++.so.6"))) { system = Path.Combine(dir, "libstdc++.so.6"); break; }
+        if (system is null || ElfVersionNeeds.ReadDefinitions(File.ReadAllBytes(system)).Contains("GLIBCXX_3.4.32"))
+            return; // this system's libstdc++ is new enough: there is nothing to explain
+        byte[] bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so"));
+        var need = ElfVersionNeeds.ReadNeeds(bytes).Single(n => n.Version == "GLIBCXX_3.4.32");
+        ushort strong = (ushort)(need.Flags & ~ElfVersionNeeds.VerFlagWeak);
+        bytes[need.FlagsOffset] = (byte)strong; bytes[need.FlagsOffset + 1] = (byte)(strong >> 8);
+        // A portable (no runtime identifier) application keeps the library under runtimes/<rid>/native.
+        string app = Path.Combine(Path.GetTempPath(), $"diffii-portable-{Guid.NewGuid():N}");
+        string native = Path.Combine(app, "runtimes", "linux-x64", "native");
+        Directory.CreateDirectory(native);
+        File.WriteAllBytes(Path.Combine(native, "libLibTorchSharp.so"), bytes);
+        try
+        {
+            string message = TorchRuntime.Explain(DeviceType.CPU, new InvalidOperationException("TorchSharp's own message"), app);
+            Assert.Contains("GLIBCXX_3.4.32", message);
+            Assert.Contains(Path.Combine(native, "libLibTorchSharp.so"), message);
+            Assert.Contains("DiffII.Diffusion", message);
+            Assert.DoesNotContain("was found neither", message);
+        }
+        finally { Directory.Delete(app, recursive: true); }
+    }
+
+    [Fact]
+    public void Explain_WithNoNativeLibraryAnywhere_SaysToReferenceABackendPackage()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        string app = Path.Combine(Path.GetTempPath(), $"diffii-empty-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(app);
+        try
+        {
+            string message = TorchRuntime.Explain(DeviceType.CPU, new InvalidOperationException("x"), app);
+            Assert.Contains("TorchSharp-cpu", message);
+            Assert.Contains("was found neither", message);
+        }
+        finally { Directory.Delete(app, recursive: true); }
+    }
 }

@@ -54,27 +54,89 @@ public static class TorchRuntime
         File.Exists(Path.Combine(AppContext.BaseDirectory, "libtorch_cuda.so")) || File.Exists(Path.Combine(AppContext.BaseDirectory, "torch_cuda.dll")) ? "cuda" : "cpu";
 
     /// <summary>Builds the one clear message for a failed load.</summary>
-    internal static string Explain(DeviceType device, Exception error)
+    internal static string Explain(DeviceType device, Exception error, string? baseDirectory = null)
     {
-        string baseDir = AppContext.BaseDirectory;
-        string? lib = RuntimeInformation.IsOSPlatform(OSPlatform.Linux) ? Path.Combine(baseDir, "libLibTorchSharp.so") : null;
-        if (lib is not null && File.Exists(lib))
+        string baseDir = baseDirectory ?? AppContext.BaseDirectory;
+        if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux))
+            return $"TorchSharp could not initialise the {device} backend: {error.Message}. For CPU reference TorchSharp-cpu, for CUDA " +
+                   "TorchSharp-cuda-linux or TorchSharp-cuda-windows (build with -p:TorchBackend=cuda).";
+        string? lib = FindLibTorchSharp(baseDir);
+        if (lib is null)
+            return $"TorchSharp's native library libLibTorchSharp.so was found neither in {baseDir} nor in its runtimes/linux-*/native folders. " +
+                   "Reference a TorchSharp backend package from the application project: TorchSharp-cpu (or TorchSharp-cuda-linux); " +
+                   $"in this repository, set UsesTorchNative=true (see tests/Directory.Build.props). Requested device: {device}. Original error: {error.Message}";
+        string? loader = LoaderError(lib);
+        string? missing = MissingLibstdcxxVersions(lib, out string? libstdcxx);
+        if (missing is not null)
+            return $"TorchSharp's native library {lib} needs {missing} from libstdc++.so.6, which this system's {libstdcxx ?? "libstdc++"} does not define " +
+                   "(Debian 12 and Ubuntu 22.04 ship GCC 12's libstdc++), so the loader refuses it" + (loader is null ? "" : $" (loader: {loader})") + ". " +
+                   "The build targets of the DiffII.Diffusion package mark that requirement weak in the application's output; this copy was not patched. " +
+                   "Reference DiffII.Diffusion (or DiffII / DiffII.MLNet) as a package and rebuild, without DiffIIWeakenTorchSharpGlibcxx=false; " +
+                   "in this repository, build through the projects (they import build/TorchSharp.Native.targets). Do not upgrade the system libstdc++.";
+        if (loader is not null)
+            return $"TorchSharp's native library {lib} cannot be loaded: {loader}. If a libtorch library is named, reference the matching backend package " +
+                   $"(TorchSharp-cpu, or TorchSharp-cuda-linux) from the application project. Requested device: {device}.";
+        return $"TorchSharp could not initialise the {device} backend although {lib} loads: {error.Message}. For CPU reference TorchSharp-cpu, for CUDA " +
+               "TorchSharp-cuda-linux (build with -p:TorchBackend=cuda).";
+    }
+
+    /// <summary>
+    /// One line for diagnostics (diffii doctor): which libLibTorchSharp.so this application uses, and how its libstdc++
+    /// version needs stand against this system's libstdc++ (weak ones the system lacks are what the GLIBCXX fix covers).
+    /// </summary>
+    public static string DescribeNativeLibrary(string? baseDirectory = null)
+    {
+        if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return "native library: not on Linux, no libstdc++ check";
+        string? lib = FindLibTorchSharp(baseDirectory ?? AppContext.BaseDirectory);
+        if (lib is null) return "native library: libLibTorchSharp.so not found next to the application";
+        try
         {
-            string? missing = MissingLibstdcxxVersions(lib, out string? libstdcxx);
-            if (missing is not null)
-                return $"TorchSharp's native library {lib} needs {missing} from libstdc++.so.6, which this system's {libstdcxx ?? "libstdc++"} does not define " +
-                       "(Debian 12 and Ubuntu 22.04 ship GCC 12's libstdc++). The DiffII build marks that requirement weak in its output; " +
-                       "this copy was not patched. Rebuild through the DiffII projects (dotnet build), which import build/TorchSharp.Native.targets, " +
-                       "or import that file into your own application project. Do not upgrade the system libstdc++.";
+            var needs = ElfVersionNeeds.ReadNeeds(File.ReadAllBytes(lib)).Where(n => n.Library == "libstdc++.so.6").ToList();
+            string? system = FindSystemLibstdcxx();
+            if (system is null) return $"native library: {lib}; no system libstdc++.so.6 found to compare its needs with";
+            var defined = new HashSet<string>(ElfVersionNeeds.ReadDefinitions(File.ReadAllBytes(system)));
+            var weakAbsent = needs.Where(n => n.IsWeak && !defined.Contains(n.Version)).Select(n => n.Version).ToList();
+            var missing = needs.Where(n => !n.IsWeak && !defined.Contains(n.Version)).Select(n => n.Version).ToList();
+            string weakText = weakAbsent.Count == 0
+                ? "every libstdc++ version it needs is defined by " + system
+                : $"{string.Join(", ", weakAbsent)} marked weak and absent from {system} (the GLIBCXX fix is what lets it load here)";
+            return $"native library: {lib}; {weakText}" + (missing.Count == 0 ? "" : $"; MISSING (the load will fail): {string.Join(", ", missing)}");
         }
-        else if (lib is not null)
+        catch (InvalidDataException e)
         {
-            return $"TorchSharp's native library was not found next to the application ({lib}). Reference the TorchSharp-cpu package " +
-                   "(or TorchSharp-cuda-linux / TorchSharp-cuda-windows) from the application project; in this repository, set UsesTorchNative=true " +
-                   $"(see tests/Directory.Build.props). Requested device: {device}. Original error: {error.Message}";
+            return $"native library: {lib}; its ELF version needs could not be read: {e.Message}";
         }
-        return $"TorchSharp could not initialise the {device} backend: {error.Message}. For CPU reference TorchSharp-cpu, for CUDA " +
-               "TorchSharp-cuda-linux or TorchSharp-cuda-windows (build with -p:TorchBackend=cuda).";
+    }
+
+    /// <summary>libLibTorchSharp.so next to the application (RID-specific builds) or under runtimes/linux-*/native (portable builds).</summary>
+    internal static string? FindLibTorchSharp(string baseDir)
+    {
+        string direct = Path.Combine(baseDir, "libLibTorchSharp.so");
+        if (File.Exists(direct)) return direct;
+        string preferred = Path.Combine(baseDir, "runtimes", RuntimeInformation.RuntimeIdentifier, "native", "libLibTorchSharp.so");
+        if (File.Exists(preferred)) return preferred;
+        string runtimes = Path.Combine(baseDir, "runtimes");
+        if (!Directory.Exists(runtimes)) return null;
+        string arch = RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant();
+        return Directory.GetDirectories(runtimes, "linux*")
+            .Select(d => Path.Combine(d, "native", "libLibTorchSharp.so"))
+            .Where(File.Exists)
+            .OrderByDescending(p => p.Contains($"linux-{arch}", StringComparison.Ordinal))
+            .FirstOrDefault();
+    }
+
+    /// <summary>What the dynamic loader says about <paramref name="library"/> (dlerror text), or null when it loads.</summary>
+    internal static string? LoaderError(string library)
+    {
+        try
+        {
+            NativeLibrary.Free(NativeLibrary.Load(library));
+            return null;
+        }
+        catch (Exception e) when (e is DllNotFoundException or BadImageFormatException)
+        {
+            return e.Message.Trim();
+        }
     }
 
     /// <summary>
