@@ -40,13 +40,18 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>
 }
 
 /// <summary>
-/// torchvision's <c>resnet18</c> with its state-dict keys (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>, …,
-/// <c>fc</c>). Input: [B, 3, H, W] already normalised for the weights in use (see <see cref="ResNet18OnnxWeights"/>);
-/// any H, W ≥ 32. <see cref="Features"/> is the global-average-pooled output of layer4 (512 per image).
+/// torchvision's <c>resnet18</c> layout with its state-dict keys (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>, …,
+/// <c>fc</c>), with the block counts of the ImageNet network that ships in Microsoft.ML.DnnImageFeaturizer.ResNet18:
+/// [2, 2, 2, 3]. That file (a CNTK export) has a third basic block in layer4 (<c>layer4.2</c>), one more than
+/// torchvision's [2, 2, 2, 2]; the module follows the file so every pretrained tensor has a home.
+/// Input: [B, 3, H, W] already normalised for the weights in use (see <see cref="ResNet18OnnxWeights"/>); any H, W ≥ 32.
+/// <see cref="Features"/> is the global-average-pooled output of layer4 (512 per image).
 /// </summary>
 public sealed class ResNet18 : nn.Module<Tensor, Tensor>
 {
     public const int FeatureCount = 512;
+    /// <summary>Basic blocks in layer1..layer4 of the packaged network.</summary>
+    public static readonly IReadOnlyList<int> LayerBlocks = [2, 2, 2, 3];
 
     public readonly Conv2d conv1;
     public readonly BatchNorm2d bn1;
@@ -65,16 +70,17 @@ public sealed class ResNet18 : nn.Module<Tensor, Tensor>
         NumClasses = numClasses;
         conv1 = nn.Conv2d(3, 64, 7, stride: 2, padding: 3, bias: false);
         bn1 = nn.BatchNorm2d(64);
-        layer1 = Layer(64, 64, 1);
-        layer2 = Layer(64, 128, 2);
-        layer3 = Layer(128, 256, 2);
-        layer4 = Layer(256, 512, 2);
+        layer1 = Layer(64, 64, 1, LayerBlocks[0]);
+        layer2 = Layer(64, 128, 2, LayerBlocks[1]);
+        layer3 = Layer(128, 256, 2, LayerBlocks[2]);
+        layer4 = Layer(256, 512, 2, LayerBlocks[3]);
         fc = nn.Linear(FeatureCount, numClasses);
         RegisterComponents();
     }
 
-    static Sequential Layer(long inChannels, long channels, long stride) =>
-        nn.Sequential(("0", new BasicBlock(inChannels, channels, stride)), ("1", new BasicBlock(channels, channels, 1)));
+    static Sequential Layer(long inChannels, long channels, long stride, int blocks) =>
+        nn.Sequential(Enumerable.Range(0, blocks).Select(i =>
+            (i.ToString(System.Globalization.CultureInfo.InvariantCulture), (nn.Module<Tensor, Tensor>)(i == 0 ? new BasicBlock(inChannels, channels, stride) : new BasicBlock(channels, channels, 1)))));
 
     /// <summary>The pooled features, [B, 512].</summary>
     public Tensor Features(Tensor x)

@@ -55,7 +55,7 @@ public static class ResNet18OnnxExport
         x = Node("Relu", "relu", [ConvBn(x, "conv1", "bn1", 2, 3)]);
         x = Node("MaxPool", "maxpool", [x], Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", 1, 1, 1, 1));
         for (int layer = 1; layer <= 4; layer++)
-            for (int block = 0; block < 2; block++)
+            for (int block = 0; block < ResNet18.LayerBlocks[layer - 1]; block++)
             {
                 string p = $"layer{layer}.{block}.";
                 long stride = layer > 1 && block == 0 ? 2 : 1;

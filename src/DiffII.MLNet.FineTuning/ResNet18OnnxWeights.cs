@@ -14,7 +14,7 @@ namespace DiffII.MLNet.FineTuning;
 /// <c>*.bn*.weight</c>, <c>.bias</c>, <c>.running_mean</c>, <c>.running_var</c>. Which torchvision name a node gets is read
 /// from the graph's structure, not from its (numbered) initializer names: the first convolution is the stem
 /// (<c>conv1</c>/<c>bn1</c>); after it, each <c>Add</c> closes a residual block (blocks numbered layer1.0, layer1.1,
-/// layer2.0, …); inside a block, a 1×1 convolution is the shortcut (<c>downsample.0</c>/<c>downsample.1</c>) and the
+/// layer2.0, … by <see cref="ResNet18.LayerBlocks"/>: the file has nine, [2, 2, 2, 3]); inside a block, a 1×1 convolution is the shortcut (<c>downsample.0</c>/<c>downsample.1</c>) and the
 /// 3×3 ones are <c>conv1</c>/<c>bn1</c> and <c>conv2</c>/<c>bn2</c> in graph order. Shapes are checked against the module.</para>
 /// <para>The graph's padding is CNTK's asymmetric "same" padding (e.g. 3 before, 2 after for the 7×7 stride-2 stem). On
 /// even input sizes it selects exactly the windows of torchvision's symmetric padding, so features agree; on odd
@@ -78,8 +78,9 @@ public static class ResNet18OnnxWeights
             }
             else
             {
-                if (block >= 8) throw new InvalidDataException($"The graph has a convolution ({node.Name}) after its eighth residual block; it is not a ResNet-18.");
-                prefix = $"layer{block / 2 + 1}.{block % 2}.";
+                var (layer, inLayer) = Locate(block)
+                    ?? throw new InvalidDataException($"The graph has a convolution ({node.Name}) after its {TotalBlocks}th residual block; the module has [{string.Join(", ", ResNet18.LayerBlocks)}] blocks.");
+                prefix = $"layer{layer}.{inLayer}.";
                 bool pointwise = shapes.TryGetValue(node.Input[1], out var w) && w.Length == 4 && w[2] == 1 && w[3] == 1;
                 if (pointwise) { conv = "downsample.0"; bn = "downsample.1"; }
                 else
@@ -97,8 +98,21 @@ public static class ResNet18OnnxWeights
             map[$"{prefix}{bn}.running_mean"] = norm.Input[3];
             map[$"{prefix}{bn}.running_var"] = norm.Input[4];
         }
-        if (block != 8) throw new InvalidDataException($"The graph has {Math.Max(block, 0)} residual blocks; ResNet-18 has 8.");
+        if (block != TotalBlocks) throw new InvalidDataException($"The graph has {Math.Max(block, 0)} residual blocks; the module has {TotalBlocks}.");
         return map;
+    }
+
+    static int TotalBlocks => ResNet18.LayerBlocks.Sum();
+
+    /// <summary>The 1-based layer and 0-based index within it of residual block <paramref name="block"/>, or null past the last.</summary>
+    static (int Layer, int Block)? Locate(int block)
+    {
+        for (int layer = 0; layer < ResNet18.LayerBlocks.Count; layer++)
+        {
+            if (block < ResNet18.LayerBlocks[layer]) return (layer + 1, block);
+            block -= ResNet18.LayerBlocks[layer];
+        }
+        return null;
     }
 
     /// <summary>
