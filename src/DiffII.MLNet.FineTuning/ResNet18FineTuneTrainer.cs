@@ -73,7 +73,8 @@ public sealed class ResNet18FineTuneTrainer : IEstimator<TransformerChain<ITrans
             ? Path.Combine(Path.GetDirectoryName(Path.GetDirectoryName(p)!)!, "ResNetPrepOnnx", "ResNetPreprocess.onnx") : null);
         var loop = new FineTuneLoop(_options, data, mean);
         using var model = loop.Run();
-        LastReport = new FineTuneReport(loop.EpochsRun, loop.EpochLosses.ToArray(), loop.BestEpoch, data.Pixels.Count, data.Originals.Count, data.SkippedMissingLabels);
+        LastReport = new FineTuneReport(loop.EpochsRun, loop.EpochLosses.ToArray(), loop.BestEpoch, data.Pixels.Count, data.Originals.Count, data.SkippedMissingLabels,
+            loop.EpochPlans.Select(plan => (IReadOnlyList<long[]>)plan.Select(e => data.SourceRows[e]).ToList()).ToList());
 
         byte[] onnx = ResNet18OnnxExport.Export(model, _options.ImageSize, mean);
         string folder = _options.CheckpointDirectory ?? Path.Combine(Path.GetTempPath(), "diffii-finetune");
@@ -120,7 +121,10 @@ public sealed class ResNet18FineTuneTrainer : IEstimator<TransformerChain<ITrans
 
 /// <summary>What a fine-tuning run did.</summary>
 /// <param name="Examples">Training images held in memory (originals and synthetic images).</param>
-public sealed record FineTuneReport(int EpochsRun, double[] EpochLosses, int? BestEpoch, int Examples, int Originals, int SkippedMissingLabels);
+/// <param name="EpochSourceRows">Per epoch run in this call, the images trained on in training order, each as its input rows
+/// (one for an original, one per label for a soft-labelled synthetic image).</param>
+public sealed record FineTuneReport(int EpochsRun, double[] EpochLosses, int? BestEpoch, int Examples, int Originals, int SkippedMissingLabels,
+    IReadOnlyList<IReadOnlyList<long[]>> EpochSourceRows);
 
 /// <summary>The trainer's catalog entry and the registration a loading MLContext needs.</summary>
 public static class ResNet18FineTuning

@@ -14,7 +14,8 @@ namespace DiffII.MLNet.FineTuning;
 /// to other assemblies, but OnnxTransformer stores its model's bytes in the zip.</remarks>
 public static class ResNet18OnnxExport
 {
-    public const string InputName = "Pixels";
+    /// <summary>The same name as the pixel column: OnnxTransformer binds columns to graph inputs by name.</summary>
+    public const string InputName = ImageColumns.PixelsColumn;
     public const string ScoreName = "Score";
     const int Opset = 13;
 
