@@ -10,6 +10,7 @@ namespace DiffII.MLNet.FineTuning;
 /// torchvision's <c>BasicBlock</c>: two 3×3 convolutions with batch norm, and a 1×1 convolution plus batch norm
 /// (<c>downsample.0</c>, <c>downsample.1</c>) on the shortcut when the block changes resolution or width.
 /// </summary>
+/// <remarks>Children are run with <c>call</c>, not <c>forward</c>, so forward hooks (profilers, FLOP counters) see them.</remarks>
 public sealed class BasicBlock : nn.Module<Tensor, Tensor>
 {
     public readonly Conv2d conv1;
@@ -32,9 +33,9 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
-        y = bn2.forward(conv2.forward(y));
-        var shortcut = downsample is null ? x : downsample.forward(x);
+        var y = nn.functional.relu(bn1.call(conv1.call(x)));
+        y = bn2.call(conv2.call(y));
+        var shortcut = downsample is null ? x : downsample.call(x);
         return nn.functional.relu(y + shortcut).MoveToOuterDisposeScope();
     }
 }
@@ -86,9 +87,9 @@ public sealed class ResNet18 : nn.Module<Tensor, Tensor>
     public Tensor Features(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var y = nn.functional.relu(bn1.forward(conv1.forward(x)));
+        var y = nn.functional.relu(bn1.call(conv1.call(x)));
         y = nn.functional.max_pool2d(y, kernel_size: 3, stride: 2, padding: 1);
-        y = layer4.forward(layer3.forward(layer2.forward(layer1.forward(y))));
+        y = layer4.call(layer3.call(layer2.call(layer1.call(y))));
         return nn.functional.adaptive_avg_pool2d(y, 1).flatten(1).MoveToOuterDisposeScope();
     }
 
@@ -96,6 +97,6 @@ public sealed class ResNet18 : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return fc.forward(Features(x)).MoveToOuterDisposeScope();
+        return fc.call(Features(x)).MoveToOuterDisposeScope();
     }
 }

@@ -15,8 +15,10 @@ namespace DiffII.MLNet.FineTuning;
 /// <see cref="ResNet18FineTuning.Register"/> first, for the two small custom mappings.</para>
 /// <para>Why not Microsoft.ML.TorchSharp's <c>TorchSharpBaseTrainer</c>: its constructors are internal and its abstract
 /// members <c>private protected</c>, and ML.NET's saving API (<c>ModelSaveContext</c>, <c>LoadableClass</c>) is internal,
-/// so no assembly outside ML.NET can derive from it; the package also pins Microsoft.ML 6.0.0, SkiaSharp 3 and
-/// TorchSharp 0.102.</para>
+/// so no assembly outside ML.NET can derive from it. It is also built against TorchSharp 0.102.7: against 0.107 one of
+/// its calls no longer binds (<c>nn.functional.interpolate</c> gained a parameter, a MissingMethodException at run
+/// time), and it pins Microsoft.ML 6.0.0 and SkiaSharp 3. This trainer follows its conventions instead: a catalog
+/// extension, options with a seed and a device, the TorchSharp weights inside the model zip.</para>
 /// </remarks>
 public sealed class ResNet18FineTuneTrainer : IEstimator<TransformerChain<ITransformer>>
 {

@@ -64,6 +64,36 @@ public sealed class TrainerBehaviourTests : IDisposable
         Assert.Equal(whole, scores);
     }
 
+    [Fact]
+    public void EarlyStoppingValidatesEveryEpochAndKeepsTheBestEpoch()
+    {
+        var data = FewAsBytes(8);
+        var reports = new List<FineTuneProgress>();
+        var options = WithEpochs(Small(), 3);
+        options.ValidationFraction = 0.25;
+        options.EarlyStoppingPatience = 1;
+        options.Progress = new SynchronousProgress<FineTuneProgress>(reports.Add);
+        var trainer = _ml.MulticlassClassification.Trainers.ResNet18FineTune(options);
+        trainer.Fit(data);
+        var report = trainer.LastReport!;
+        var accuracies = reports.Where(r => r.ValidationAccuracy is not null).Select(r => r.ValidationAccuracy!.Value).ToList();
+        Assert.Equal(report.EpochsRun, accuracies.Count);
+        Assert.All(report.EpochSourceRows, epoch => Assert.Equal(12, epoch.Count)); // 4 of 16 originals held out
+        Assert.NotNull(report.BestEpoch);
+        Assert.Equal(accuracies.Max(), accuracies[report.BestEpoch!.Value - 1]);
+        // Patience 1: the run stops at the first epoch that does not improve on the best.
+        for (int e = 1; e < accuracies.Count - 1; e++) Assert.True(accuracies[e] > accuracies.Take(e).Max());
+    }
+
+    [Fact]
+    public void BFloat16IsRefusedOnTheCpu()
+    {
+        var options = Small();
+        options.DType = FineTuneDType.BFloat16;
+        var error = Assert.Throws<ArgumentException>(() => _ml.MulticlassClassification.Trainers.ResNet18FineTune(options).Fit(FewAsBytes(1)));
+        Assert.Contains("CUDA", error.Message);
+    }
+
     static ResNet18FineTuneOptions WithEpochs(ResNet18FineTuneOptions o, int epochs) { o.Epochs = epochs; return o; }
 
     [Fact]
