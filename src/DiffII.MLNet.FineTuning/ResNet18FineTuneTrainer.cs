@@ -78,15 +78,11 @@ public sealed class ResNet18FineTuneTrainer : IEstimator<TransformerChain<ITrans
         LastReport = new FineTuneReport(loop.EpochsRun, loop.EpochLosses.ToArray(), loop.BestEpoch, data.Pixels.Count, data.Originals.Count, data.SkippedMissingLabels,
             loop.EpochPlans.Select(plan => (IReadOnlyList<long[]>)plan.Select(e => data.SourceRows[e]).ToList()).ToList());
 
-        byte[] onnx = ResNet18OnnxExport.Export(model, _options.ImageSize, mean);
-        string folder = _options.CheckpointDirectory ?? Path.Combine(Path.GetTempPath(), "diffii-finetune");
-        Directory.CreateDirectory(folder);
-        // OnnxTransformer reads this file when the model is saved; it must outlive the transformer (it is small: 45 MB).
-        string modelFile = Path.Combine(folder, $"resnet18-finetuned-{Guid.NewGuid():N}.onnx");
-        File.WriteAllBytes(modelFile, onnx);
+        // Handed over as a stream: OnnxTransformer keeps its own copy (and saves it into the model zip), so no file of ours outlives Fit.
+        using var onnx = new MemoryStream(ResNet18OnnxExport.Export(model, _options.ImageSize, mean), writable: false);
 
         var names = ClassNames(input.Schema[_options.LabelColumnName], classes);
-        var scoring = _ml.Transforms.ApplyOnnxModel([ScoreColumn], [ImageColumns.PixelsColumn], modelFile)
+        var scoring = _ml.Transforms.ApplyOnnxModel([ScoreColumn], [ImageColumns.PixelsColumn], onnx)
             .Append(_ml.Transforms.CustomMapping(new ArgMaxFactory().GetMapping(), ImageColumns.ArgMaxContract))
             .Append(_ml.Transforms.Conversion.MapValue(PredictedLabelColumn,
                 names.Select((n, i) => new KeyValuePair<uint, ReadOnlyMemory<char>>((uint)i, n.AsMemory())), ImageColumns.PredictedIndexColumn, treatValuesAsKeyType: true))
