@@ -15,6 +15,8 @@ namespace DiffII.MLNet.FineTuning;
 /// original, in source order, one uniform number and one pick; with probability p the original is replaced by a synthetic
 /// image of its class (the class of the image's largest weight, ties to the earlier row), picked uniformly among that
 /// class's images in order of their first row. Epoch e is pass e, so the same seed gives the same mix.</para>
+/// <para>Rows whose label is a missing key (0) are skipped, as ML.NET trainers skip them; the mixing view would still
+/// yield such an original, so with missing labels the two draws are no longer row for row the same.</para>
 /// </remarks>
 public sealed class TrainingSet
 {
