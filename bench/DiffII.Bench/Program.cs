@@ -47,7 +47,8 @@ namespace DiffII.Bench
                 log.WriteLine("peak references");
                 kernels.MeasurePeaks(options.MatmulSize, options.DType);
                 var sections = options.Sections;
-                foreach (string model in options.Models)
+                // The SD sections need the models; a run of only the later sections does not build them.
+                foreach (string model in sections.Overlaps(["stages", "profile", "optimisations"]) ? options.Models : [])
                 {
                     using var sd = BenchModels.Build(model, shared, scratch, device, options.DType);
                     var resolutions = model == "tiny" ? BenchModels.DefaultResolutions("tiny") : options.Resolutions?.ToArray() ?? BenchModels.DefaultResolutions(model);
@@ -79,6 +80,8 @@ namespace DiffII.Bench
                     if (sections.Contains("memory"))
                         augmentation.MemoryFlatness(options.MemoryImages, options.IsFull ? new AugmentationSettings(5, 10, 5) : new AugmentationSettings(2, 2, 2));
                 }
+                if (sections.Contains("finetune"))
+                    new FineTuneBench(harness, report, log).Run(FineTuneBench.DefaultResolutions, batch: options.IsFull ? 32 : 8, options.DType);
                 report.OptimisationChecks.AddRange(OptimisationChecks.All);
             }
             finally
