@@ -40,6 +40,7 @@ public sealed class CliApp
         Root.Subcommands.Add(TinyExperimentCommand.Create(this));
         Root.Subcommands.Add(ToolCommands.Doctor(this));
         Root.Subcommands.Add(ToolCommands.PretrainTiny(this));
+        NumericOptions.Install(Root);
     }
 
     public GlobalOptions Global { get; }
@@ -49,7 +50,7 @@ public sealed class CliApp
     public static Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
         bool terminal = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
-        return new CliApp(stdout, stderr, terminal).InvokeAsync(args, cancel);
+        return InvariantCulture.Run(() => new CliApp(stdout, stderr, terminal).InvokeAsync(args, cancel));
     }
 
     async Task<int> InvokeAsync(string[] args, CancellationToken cancel)
@@ -79,6 +80,14 @@ public sealed class CliApp
         {
             foreach (var error in parse.Errors) _stderr.WriteLine($"diffii: {error.Message}");
             _stderr.WriteLine($"Run 'diffii {string.Join(' ', CommandPath(parse))} --help' for the options.".Replace("  ", " "));
+            // --json promises one JSON object on stdout, usage errors included (scripts parse stdout, not stderr).
+            if (args.Contains("--json"))
+                _stdout.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    status = "usage-error",
+                    command = string.Join(' ', CommandPath(parse)),
+                    errors = parse.Errors.Select(e => e.Message).ToList(),
+                }, CliOutput.JsonOptions));
             return Usage;
         }
         return await parse.InvokeAsync(configuration, cancel);
@@ -103,6 +112,9 @@ public sealed class CliApp
         var output = new CliOutput(_stdout, _stderr, parse.GetValue(Global.Quiet), json, verbose, _terminal);
         try
         {
+            // Before any work: the thread count (libtorch's default of every core oversubscribes shared machines).
+            var threads = ThreadPolicy.Apply(parse.GetValue(Global.Threads));
+            output.Detail($"{threads.Threads} CPU thread(s) ({threads.Reason})");
             return await body(output);
         }
         catch (Exception e) when (cancel.IsCancellationRequested && IsCancellation(e))

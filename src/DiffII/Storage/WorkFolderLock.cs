@@ -20,6 +20,7 @@ public sealed class WorkFolderLock : IDisposable
     public static WorkFolderLock Acquire(string folder)
     {
         folder = Path.GetFullPath(folder);
+        bool created = !Directory.Exists(folder);
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, ".lock");
         FileStream stream;
@@ -36,8 +37,28 @@ public sealed class WorkFolderLock : IDisposable
             throw new WorkFolderInUseException(folder, holder.Length == 0 ? "unknown process" : holder);
         }
         File.WriteAllText(path + ".owner", $"pid {Environment.ProcessId} on {Environment.MachineName}");
-        return new WorkFolderLock(stream, folder);
+        return new WorkFolderLock(stream, folder) { _createdFolder = created };
     }
 
-    public void Dispose() => _stream.Dispose();
+    bool _createdFolder;
+
+    /// <summary>
+    /// Releases the lock. A run that wrote nothing else (refused options, images or model) leaves no trace: its lock
+    /// files go, and the folder too when this lock made it.
+    /// </summary>
+    public void Dispose()
+    {
+        try
+        {
+            string path = Path.Combine(Folder, ".lock");
+            if (Directory.EnumerateFileSystemEntries(Folder).All(e => e == path || e == path + ".owner"))
+            {
+                File.Delete(path + ".owner");
+                File.Delete(path);
+                if (_createdFolder) Directory.Delete(Folder);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        _stream.Dispose();
+    }
 }
