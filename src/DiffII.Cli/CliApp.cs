@@ -43,6 +43,9 @@ public sealed class CliApp
         NumericOptions.Install(Root);
     }
 
+    /// <summary>The whole command tree (options installed as a run would see them), for tools and tests that inspect it.</summary>
+    public static Command CommandTree() => new CliApp(TextWriter.Null, TextWriter.Null, terminal: false).Root;
+
     public GlobalOptions Global { get; }
     public Command Root { get; }
 

@@ -150,6 +150,10 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
         try
         {
             string cache = Path.GetFullPath(o.CacheFolder ?? DefaultCacheFolder(images, generator, o));
+            // A cache inside the image folder would have its synthetic PNGs walked as training images next time.
+            if (o.ImageFolder is string root && Directory.Exists(root)
+                && DiffII.Imaging.ImageFolderWalker.IsWithin(DiffII.Imaging.ImageFolderWalker.RealPath(cache), DiffII.Imaging.ImageFolderWalker.RealPath(root)))
+                throw new ArgumentException($"The cache folder {cache} is inside the image folder {Path.GetFullPath(root)}: its synthetic images would be read as training images. Choose a CacheFolder outside it.");
             IReadOnlyList<SyntheticImage> synthetic;
             IReadOnlyList<GenerationFailure> failures;
             using (var augmenter = new DiffIIAugmenter(generator, augmentation, cache))

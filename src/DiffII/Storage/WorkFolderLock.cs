@@ -20,7 +20,9 @@ public sealed class WorkFolderLock : IDisposable
     public static WorkFolderLock Acquire(string folder)
     {
         folder = Path.GetFullPath(folder);
-        bool created = !Directory.Exists(folder);
+        // The topmost folder this lock creates, so a run that writes nothing removes all it made.
+        string? created = null;
+        for (string? f = folder; f is not null && !Directory.Exists(f); f = Path.GetDirectoryName(f)) created = f;
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, ".lock");
         FileStream stream;
@@ -40,7 +42,7 @@ public sealed class WorkFolderLock : IDisposable
         return new WorkFolderLock(stream, folder) { _createdFolder = created };
     }
 
-    bool _createdFolder;
+    string? _createdFolder;
 
     /// <summary>
     /// Releases the lock. A run that wrote nothing else (refused options, images or model) leaves no trace: its lock
@@ -55,7 +57,12 @@ public sealed class WorkFolderLock : IDisposable
             {
                 File.Delete(path + ".owner");
                 File.Delete(path);
-                if (_createdFolder) Directory.Delete(Folder);
+                if (_createdFolder is not null)
+                    for (string? f = Folder; f is not null && f.Length >= _createdFolder.Length; f = Path.GetDirectoryName(f))
+                    {
+                        if (Directory.EnumerateFileSystemEntries(f).Any()) break;
+                        Directory.Delete(f);
+                    }
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
