@@ -16,8 +16,8 @@ public static class FolderRows
 {
     const string LoopWhen = "a symlink loop in a class folder (bag/loop -> ..) and a link out of the image folder";
     const string LoopThen = "neither followed: each class keeps its own images, and the skipped links are reported";
-    const string FifoWhen = "a FIFO named x.png (and a socket-like non-regular file) in a class folder";
-    const string FifoThen = "skipped without being opened (no hang) and reported as a FIFO";
+    const string FifoWhen = "a FIFO named x.png in a class folder, or listed in a CSV";
+    const string FifoThen = "never opened (no hang): skipped and reported as a FIFO in a folder, refused by name in a CSV";
     const string ClutterWhen = "._x.png, .Trash, .git, .DS_Store, a .tif, a .heic and loose images in the root";
     const string ClutterThen = "the same images through the library and the CLI; other types and loose images are reported as skipped";
     const string InsideWhen = "the work (cache) folder inside the image folder";
@@ -39,7 +39,7 @@ public static class FolderRows
             "the header is read as a header, not as an image path", CsvLateHeader),
         new("folders.not-a-folder.cli", Area.Folders, Layer.Cli, "--work /dev/null, --work naming a file, --suffix-file naming a folder, experiment --out naming a folder",
             "each refused before any work, the message naming the path and what it is", NotAFolder),
-        new("folders.tmpdir.cli", Area.Folders, Layer.Cli, "a TMPDIR that cannot be written",
+        new("folders.tmpdir.cli", Area.Folders, Layer.Cli, "a TMPDIR that cannot be written (here a path that is a file: CI runs as root, which permission bits do not stop)",
             "refused before any work, naming TMPDIR and the folder", TmpDir),
     ];
 

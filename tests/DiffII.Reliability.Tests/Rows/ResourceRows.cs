@@ -15,7 +15,7 @@ namespace DiffII.Reliability.Tests.Rows;
 /// </summary>
 public static class ResourceRows
 {
-    const string BombWhen = "a PNG of a few KB claiming 1×500 000 or 1×1 000 000 pixels, or a 16×640 strip (40:1)";
+    const string BombWhen = "a PNG of under 40 KB claiming 1×500 000 or 1×1 000 000 pixels, or a 16×640 strip (40:1)";
     const string BombThen = "refused from the header's dimensions, before decoding or resizing, naming the file";
     const string MissingWhen = "a synthetic PNG deleted after the run, then the run again";
     const string MissingThen = "the missing image is made again (the same bytes) and the manifest matches the files";
@@ -33,7 +33,7 @@ public static class ResourceRows
         MatrixRow.Sync("resources.zero-byte-fit-json.library", Area.Resources, Layer.Library, FitJsonWhen, FitJsonThen, FitJsonLibrary),
         new("resources.zero-byte-fit-json.cli", Area.Resources, Layer.Cli, FitJsonWhen, FitJsonThen, FitJsonCli),
         MatrixRow.Sync("resources.sigterm.cli", Area.Resources, Layer.Cli, "SIGTERM (what Slurm, Docker and Kubernetes send) during concept learning",
-            "treated like Ctrl+C: a checkpoint is saved, the process says so and exits 143; a rerun resumes from the checkpoint", Sigterm),
+            "treated like Ctrl+C: a checkpoint is saved, the process says so and exits 143", Sigterm),
         MatrixRow.Sync("resources.threads.library", Area.Resources, Layer.Library,
             "the thread count: --threads, DIFFII_THREADS, OMP_NUM_THREADS, else the cores this process may use (affinity, cgroup quota)",
             "applied to libtorch before any work; a bad value is refused naming the variable", Threads),
