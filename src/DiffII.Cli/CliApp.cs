@@ -116,8 +116,7 @@ public sealed class CliApp
         try
         {
             // Before any work: the thread count (libtorch's default of every core oversubscribes shared machines).
-            var threads = ThreadPolicy.Apply(parse.GetValue(Global.Threads));
-            output.Detail($"{threads.Threads} CPU thread(s) ({threads.Reason})");
+            ThreadPolicy.Apply(parse.GetValue(Global.Threads));
             return await body(output);
         }
         catch (Exception e) when (cancel.IsCancellationRequested && IsCancellation(e))

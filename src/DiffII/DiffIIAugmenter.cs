@@ -18,7 +18,11 @@ namespace DiffII;
 /// <summary>A training image: a unique id, its class label, and how to read its encoded bytes.</summary>
 public sealed record LabeledImage(string Id, string Label, Func<byte[]> ReadBytes)
 {
-    public static LabeledImage FromFile(string path, string label, string? id = null) => new(id ?? path, label, () => File.ReadAllBytes(path));
+    /// <summary>An image read from <paramref name="path"/> when needed; a FIFO or device there is refused, never opened (it could block forever).</summary>
+    public static LabeledImage FromFile(string path, string label, string? id = null) => new(id ?? path, label, () =>
+        Storage.FileKind.Of(path) is var kind && kind is Storage.FileKindValue.Regular or Storage.FileKindValue.Missing
+            ? File.ReadAllBytes(path)
+            : throw new IOException($"{path} is {Storage.FileKind.Describe(kind)}, not a regular file; it is not read."));
 }
 
 /// <summary>Sampler settings of the generation step.</summary>

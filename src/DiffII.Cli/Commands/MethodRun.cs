@@ -139,7 +139,7 @@ public static class MethodRun
 
     static StableDiffusion LoadModel(CliOutput output, ResolvedRun run, string device, string dtype)
     {
-        output.Detail($"loading {run.ModelPath} on {device} ({dtype})");
+        output.Detail($"loading {run.ModelPath} on {device} ({dtype}, {TorchSharp.torch.get_num_threads()} CPU threads)");
         return ModelLocator.Load(run.ModelPath, device, dtype, run.Tokenizer);
     }
 

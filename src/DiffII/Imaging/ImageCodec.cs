@@ -38,7 +38,7 @@ public static class ImageCodec
     public static void CheckShape(string source, int width, int height)
     {
         if (Math.Max(width, height) > MaxSide)
-            throw new ImageDecodeException(source, $"the image is {width}×{height} pixels; a side longer than {MaxSide} is refused before decoding. Resize it first; if it is not that large, the file is damaged or hostile.");
+            throw new ImageDecodeException(source, $"the image is too large to decode: {width}×{height} pixels; a side longer than {MaxSide} is refused before decoding. Resize it first; if it is not that large, the file is damaged or hostile.");
         if (Math.Max(width, height) > (long)MaxAspectRatio * Math.Min(width, height))
             throw new ImageDecodeException(source, $"the image is {width}×{height} pixels, more than {MaxAspectRatio}:1; resizing its shorter side to the model's size would take far more memory than the image. Crop it first.");
     }

@@ -27,6 +27,7 @@ public static class FolderRows
     [
         MatrixRow.Sync("folders.symlink-loop.mlnet", Area.Folders, Layer.MLNet, LoopWhen, LoopThen, s => LoopLibrary(s)),
         new("folders.symlink-loop.cli", Area.Folders, Layer.Cli, LoopWhen, LoopThen, LoopCli),
+        MatrixRow.Sync("folders.fifo.library", Area.Folders, Layer.Library, FifoWhen, FifoThen, FifoLabeledImage),
         MatrixRow.Sync("folders.fifo.mlnet", Area.Folders, Layer.MLNet, FifoWhen, FifoThen, FifoLibrary),
         new("folders.fifo.cli", Area.Folders, Layer.Cli, FifoWhen, FifoThen, FifoCli),
         MatrixRow.Sync("folders.clutter.mlnet", Area.Folders, Layer.MLNet, ClutterWhen, ClutterThen, ClutterLibrary),
@@ -109,6 +110,24 @@ public static class FolderRows
         var walk = Bounded(() => ImageFolderDataset.Walk(images));
         Assert.Equal(4, walk.Images.Count);
         Assert.Contains(walk.Skipped, e => e.Path.EndsWith("x.png", StringComparison.Ordinal) && e.Reason.Contains("FIFO"));
+        // A data view that names the FIFO (made by hand, not by the walk) is refused by row and path, without opening it.
+        var ml = new MLContext(seed: 1);
+        var rows = ImageFolderDataset.Scan(images).Append(new ImageFolderRow { Label = "a", ImagePath = Path.Combine(images, "a", "x.png") }).ToList();
+        var e = Bounded(() => Assert.Throws<InvalidDataException>(() => new DiffIIAugmentEstimator(Tiny.MLNet(s.Path("cache"))).Fit(ml.Data.LoadFromEnumerable(rows))));
+        Assert.Contains("x.png is a FIFO", e.Message);
+        Assert.Contains("Row 4", e.Message);
+    }
+
+    static void FifoLabeledImage(Scratch s)
+    {
+        string images = FifoFolder(s);
+        using var sd = Tiny.Load();
+        var list = Tiny.Images(("a", 2), ("b", 2));
+        list.Add(LabeledImage.FromFile(Path.Combine(images, "a", "x.png"), "a"));
+        using var augmenter = new DiffIIAugmenter(sd, Tiny.Options(), s.Path("work"));
+        var e = Bounded(() => Assert.Throws<ImageDecodeException>(() => augmenter.Fit(list)));
+        Assert.Contains("x.png", e.Message);
+        Assert.Contains("FIFO", e.Message);
     }
 
     static async Task FifoCli(Scratch s)
