@@ -18,21 +18,26 @@ using Microsoft.ML.Data;
 const string Usage = """
     Usage: ImageFolderAugmentation IMAGES [options]
 
+    The options are the diffii CLI's ('diffii experiment --help'), with the same names, defaults and refusals.
+
       IMAGES                  a folder with one sub-folder of images per class
       --model DIR             the Stable Diffusion folder (default: models/tiny-sd in the repository, when present)
       --metaclass WORD        the dataset's theme word in the prompts (default: object)
-      --out PATH              where to save the scoring model (default: model.zip)
-      --expansion RATE        synthetic images per real image of each class (default: 5)
+      --work DIR              the Diff-II work folder (default: a hashed folder under the temp folder)
+      --out FILE              where to save the scoring model (default: model.zip)
       --strategy NAME         diff-ii (default), interpolation-only, two-stage-only, random-noise, real-guidance, da-fusion, diff-aug, diff-mix
-      --suffix-preset NAME    suffixes for the first denoising stage (e.g. cub-5shot); or
-      --suffixes FILE         one suffix per line; without either, there is no suffix stage (split ratio 0)
-      --test-fraction F       share of each class held out for testing (default: 0.3; at least one image stays for training)
-      --cache DIR             the Diff-II work folder (default: a hashed folder under the temp folder)
+      --expansion RATE        synthetic images per real image of each class (default: 5)
+      --split S               fraction of denoising steps with the suffixed prompt (default: 0.3; 0 = no suffixes)
+      --suffix-preset NAME    prompt suffixes by name (default: the preset for the metaclass, if there is one); or
+      --suffix-file FILE      prompt suffixes, one per line; without any, pass --split 0
+      --test-fraction F       share of each class held out for testing (default: 0.2; at least one image stays for training)
       --device NAME           cpu (default), cuda, cuda:1 ...
-      --concept-steps N       concept-learning steps (default: 1000, the paper's)
+      --learn-steps N         concept-learning steps (default: 1000, the paper's)
+      --lora-rank N           LoRA rank of concept learning (default: 10)
+      --batch N               concept-learning batch size (default: 8)
       --inversion-steps N     DDIM inversion steps (default: 25)
-      --steps N               sampling steps (default: 25)
-      --batch N               images per U-Net call (default: 8)
+      --sample-steps N        DDIM sampling steps per image (default: 25)
+      --guidance SCALE        classifier-free guidance scale (default: 7.5)
       --seed N                (default: 0)
     """;
 
@@ -48,11 +53,12 @@ for (int i = 0; i < args.Length; i++)
     }
     else positional.Add(args[i]);
 }
-string[] known = ["model", "metaclass", "out", "expansion", "strategy", "suffix-preset", "suffixes", "test-fraction", "cache", "device",
-                  "concept-steps", "inversion-steps", "steps", "batch", "seed"];
+string[] known = ["model", "metaclass", "work", "out", "strategy", "expansion", "split", "suffix-preset", "suffix-file", "test-fraction", "device",
+                  "learn-steps", "lora-rank", "batch", "inversion-steps", "sample-steps", "guidance", "seed"];
 var unknown = named.Keys.FirstOrDefault(k => !known.Contains(k));
 if (unknown is not null) return Fail($"Unknown option --{unknown}.");
 if (positional.Count != 1) return Fail("Give exactly one image folder.");
+if (named.ContainsKey("suffix-preset") && named.ContainsKey("suffix-file")) return Fail("Pass one suffix source: --suffix-file or --suffix-preset.");
 
 string images = positional[0];
 string? model = named.GetValueOrDefault("model") ?? DefaultModel();
@@ -60,17 +66,51 @@ if (model is null)
     return Fail("No generator: pass --model DIR (a diffusers Stable Diffusion folder); models/tiny-sd was not found in the repository.");
 string metaclass = named.GetValueOrDefault("metaclass", "object");
 string output = Path.GetFullPath(named.GetValueOrDefault("out", "model.zip"));
-double expansion = Number("expansion", 5.0);
-double testFraction = Number("test-fraction", 0.3);
-int batch = (int)Number("batch", 8);
-long seed = (long)Number("seed", 0);
-IReadOnlyList<string> suffixes =
-    named.TryGetValue("suffixes", out var suffixFile) ? SuffixPresets.ReadFile(suffixFile)
-    : named.TryGetValue("suffix-preset", out var preset) ? SuffixPresets.Get(preset).Suffixes
-    : [];
+double expansion, split, testFraction, guidance;
+int learnSteps, loraRank, batch, inversionSteps, sampleSteps;
+long seed;
+try
+{
+    // Read the CLI's way: a decimal point whatever the locale, finite, in the CLI's ranges.
+    expansion = Number("expansion", 5.0, min: 0, max: OptionLimits.MaxExpansion, minOpen: true);
+    split = Number("split", 0.3, min: 0, max: 1);
+    testFraction = Number("test-fraction", 0.2, min: 0, max: 1, minOpen: true, maxOpen: true);
+    guidance = Number("guidance", 7.5, min: 0, max: OptionLimits.MaxGuidance);
+    learnSteps = Whole("learn-steps", 1000, 1, OptionLimits.MaxLearnSteps);
+    loraRank = Whole("lora-rank", 10, 1, OptionLimits.MaxLoraRank);
+    batch = Whole("batch", 8, 1, OptionLimits.MaxBatch);
+    inversionSteps = Whole("inversion-steps", 25, 1, 1000);
+    sampleSteps = Whole("sample-steps", 25, 1, 1000);
+    seed = named.TryGetValue("seed", out var seedText)
+        ? long.TryParse(seedText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long s) ? s : throw new ArgumentException($"--seed takes a whole number; got '{seedText}'.")
+        : 0;
+}
+catch (ArgumentException e) { return Fail(e.Message); }
+
+// The suffixes as the CLI chooses them: a file, a preset, the preset for the metaclass; none only with --split 0.
+IReadOnlyList<string> suffixes = [];
+if (split > 0)
+{
+    if (named.TryGetValue("suffix-file", out var suffixFile))
+    {
+        if (Directory.Exists(suffixFile)) return Fail($"--suffix-file {Path.GetFullPath(suffixFile)} is a folder, not a file; pass a text file with one suffix per line.");
+        if (!File.Exists(suffixFile)) return Fail($"--suffix-file {Path.GetFullPath(suffixFile)} does not exist; pass a text file with one suffix per line.");
+        suffixes = SuffixPresets.ReadFile(suffixFile);
+    }
+    else if (named.TryGetValue("suffix-preset", out var preset)) suffixes = SuffixPresets.Get(preset).Suffixes;
+    else if (SuffixPresets.All.FirstOrDefault(p => string.Equals(p.Metaclass, metaclass, StringComparison.OrdinalIgnoreCase)) is { } matching)
+    {
+        Console.WriteLine($"Using the suffix preset {matching.Name} for \"{metaclass}\" (choose with --suffix-preset or --suffix-file).");
+        suffixes = matching.Suffixes;
+    }
+    else
+        return Fail($"Diff-II needs prompt suffixes: pass --suffix-preset NAME ({string.Join(", ", SuffixPresets.All.Select(p => p.Name))}), --suffix-file FILE, or --split 0 for none.");
+}
 
 // A per-class split, so every class is both trained on and tested (a plain random split can empty a small class).
-var rows = ImageFolderDataset.Scan(images);
+var walk = ImageFolderDataset.Walk(images);
+if (walk.SkippedSummary() is string skipped) Console.WriteLine(skipped);
+var rows = walk.Images.Select(i => new ImageFolderRow { Label = i.Label, ImagePath = i.Path }).ToList();
 var random = new Random((int)seed);
 var trainRows = new List<ImageFolderRow>();
 var testRows = new List<ImageFolderRow>();
@@ -98,12 +138,12 @@ var augmentOptions = new DiffIIAugmentOptions
     Strategy = named.TryGetValue("strategy", out var strategy) ? StrategyInfo.Parse(strategy) : Strategy.DiffII,
     ExpansionRate = expansion,
     Suffixes = suffixes,
-    SplitRatio = suffixes.Count > 0 ? 0.3 : 0,
-    Concepts = new ConceptOptions { Metaclass = metaclass, Steps = (int)Number("concept-steps", 1000), BatchSize = batch },
-    Inversion = new InversionOptions { Steps = (int)Number("inversion-steps", 25), BatchSize = batch },
-    Generation = new GenerationOptions { Steps = (int)Number("steps", 25), BatchSize = batch },
+    SplitRatio = split,
+    Concepts = new ConceptOptions { Metaclass = metaclass, Steps = learnSteps, LoraRank = loraRank, BatchSize = batch },
+    Inversion = new InversionOptions { Steps = inversionSteps },
+    Generation = new GenerationOptions { Steps = sampleSteps, GuidanceScale = guidance },
     Seed = seed,
-    CacheFolder = named.GetValueOrDefault("cache"),
+    CacheFolder = named.GetValueOrDefault("work"),
     Progress = new ConsoleProgress(),
 };
 
@@ -132,11 +172,26 @@ ml.Model.Save(scoring, train.Schema, output);
 Console.WriteLine($"Scoring model saved to {output} (load it with ClassifierModel.Load; inputs: Label, ImagePath).");
 return 0;
 
-double Number(string name, double fallback)
+double Number(string name, double fallback, double min, double max, bool minOpen = false, bool maxOpen = false)
 {
     if (!named.TryGetValue(name, out var text)) return fallback;
-    if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value)) return value;
-    throw new ArgumentException($"--{name} needs a number; got '{text}'.");
+    if (text.Contains(','))
+        throw new ArgumentException($"--{name} takes a number written with a decimal point, e.g. 1.5, whatever the locale (no decimal comma or thousands separator); got '{text}'.");
+    if (!double.TryParse(text, NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out var value))
+        throw new ArgumentException($"--{name} takes a number; got '{text}'.");
+    if (!double.IsFinite(value)) throw new ArgumentException($"--{name} must be a finite number; got '{text}'.");
+    if ((minOpen ? value <= min : value < min) || (maxOpen ? value >= max : value > max))
+        throw new ArgumentException(FormattableString.Invariant($"--{name} must be {(minOpen ? "above" : "at least")} {min} and {(maxOpen ? "below" : "at most")} {max}; got {text}."));
+    return value;
+}
+
+int Whole(string name, int fallback, int min, int max)
+{
+    if (!named.TryGetValue(name, out var text)) return fallback;
+    if (!int.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int value))
+        throw new ArgumentException($"--{name} takes a whole number between {min} and {max}; got '{text}'.");
+    if (value < min || value > max) throw new ArgumentException($"--{name} must be at least {min} and at most {max}; got {text}.");
+    return value;
 }
 
 static int Fail(string message)

@@ -42,7 +42,11 @@ public sealed class CliApp
         Root.Subcommands.Add(ToolCommands.PretrainTiny(this));
         Root.Subcommands.Add(TrainJudgeCommand.Create(this));
         Root.Subcommands.Add(TrainJudgeCommand.Gates(this));
+        NumericOptions.Install(Root);
     }
+
+    /// <summary>The whole command tree (options installed as a run would see them), for tools and tests that inspect it.</summary>
+    public static Command CommandTree() => new CliApp(TextWriter.Null, TextWriter.Null, terminal: false).Root;
 
     public GlobalOptions Global { get; }
     public Command Root { get; }
@@ -51,7 +55,7 @@ public sealed class CliApp
     public static Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken cancel)
     {
         bool terminal = ReferenceEquals(stderr, Console.Error) && !Console.IsErrorRedirected;
-        return new CliApp(stdout, stderr, terminal).InvokeAsync(args, cancel);
+        return InvariantCulture.Run(() => new CliApp(stdout, stderr, terminal).InvokeAsync(args, cancel));
     }
 
     async Task<int> InvokeAsync(string[] args, CancellationToken cancel)
@@ -81,6 +85,14 @@ public sealed class CliApp
         {
             foreach (var error in parse.Errors) _stderr.WriteLine($"diffii: {error.Message}");
             _stderr.WriteLine($"Run 'diffii {string.Join(' ', CommandPath(parse))} --help' for the options.".Replace("  ", " "));
+            // --json promises one JSON object on stdout, usage errors included (scripts parse stdout, not stderr).
+            if (args.Contains("--json"))
+                _stdout.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    status = "usage-error",
+                    command = string.Join(' ', CommandPath(parse)),
+                    errors = parse.Errors.Select(e => e.Message).ToList(),
+                }, CliOutput.JsonOptions));
             return Usage;
         }
         return await parse.InvokeAsync(configuration, cancel);
@@ -105,6 +117,8 @@ public sealed class CliApp
         var output = new CliOutput(_stdout, _stderr, parse.GetValue(Global.Quiet), json, verbose, _terminal);
         try
         {
+            // Before any work: the thread count (libtorch's default of every core oversubscribes shared machines).
+            ThreadPolicy.Apply(parse.GetValue(Global.Threads));
             return await body(output);
         }
         catch (Exception e) when (cancel.IsCancellationRequested && IsCancellation(e))

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using DiffII.Imaging;
+using DiffII.Storage;
 
 namespace DiffII.Cli;
 
@@ -10,8 +11,6 @@ namespace DiffII.Cli;
 /// </summary>
 public sealed class ImageSet
 {
-    static readonly HashSet<string> Extensions = new(StringComparer.OrdinalIgnoreCase) { ".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".ico" };
-
     ImageSet(string source, IReadOnlyList<(string Id, string Label, string Path)> items)
     {
         Source = source;
@@ -37,32 +36,22 @@ public sealed class ImageSet
         return new ImageSet(Source, Items.Where(i => keep.Contains(i.Id)).ToList());
     }
 
-    /// <summary>A folder whose sub-folders are the classes; image files anywhere below a class folder belong to it.</summary>
-    public static ImageSet FromFolder(string folder)
+    /// <summary>What the folder walk left out (hidden entries, other file types, links out of the folder, FIFOs, …).</summary>
+    public IReadOnlyList<SkippedEntry> Skipped { get; private init; } = [];
+
+    /// <summary>One line naming what the walk skipped, or null.</summary>
+    public string? SkippedSummary(int shown = 4) => new ImageFolderContents(Source, [], Skipped).SkippedSummary(shown);
+
+    /// <summary>A folder whose sub-folders are the classes, walked by <see cref="ImageFolderWalker"/> (the library's walk).</summary>
+    /// <param name="exclude">A folder inside <paramref name="folder"/> to leave out, or null.</param>
+    public static ImageSet FromFolder(string folder, string? exclude = null)
     {
-        string root = Path.GetFullPath(folder);
-        if (!Directory.Exists(root))
-            throw new CliException($"The image folder {root} does not exist; pass --images with a folder that has one sub-folder per class.");
-        var classFolders = Directory.GetDirectories(root).Where(d => !Path.GetFileName(d).StartsWith('.')).Order(StringComparer.Ordinal).ToList();
-        if (classFolders.Count == 0)
-        {
-            bool loose = Directory.EnumerateFiles(root).Any(IsImage);
-            throw new CliException(loose
-                ? $"The image folder {root} has images but no class sub-folders; put each class's images in its own sub-folder (e.g. {Path.Combine(root, "cat")})."
-                : $"The image folder {root} has no images; it needs one sub-folder of images per class.");
-        }
-        var items = new List<(string, string, string)>();
-        foreach (var classFolder in classFolders)
-        {
-            string label = Path.GetFileName(classFolder);
-            var files = Directory.EnumerateFiles(classFolder, "*", SearchOption.AllDirectories)
-                .Where(f => IsImage(f) && !Path.GetFileName(f).StartsWith('.'))
-                .Order(StringComparer.Ordinal).ToList();
-            if (files.Count == 0)
-                throw new CliException($"The class '{label}' ({classFolder}) has no images; add some (png, jpg, webp, gif, bmp) or remove the folder.");
-            items.AddRange(files.Select(f => (Path.GetRelativePath(root, f).Replace('\\', '/'), label, f)));
-        }
-        return new ImageSet(root, items);
+        ImageFolderContents contents;
+        try { contents = ImageFolderWalker.Walk(folder, exclude); }
+        catch (DirectoryNotFoundException)
+        { throw new CliException($"The image folder {Path.GetFullPath(folder)} does not exist; pass --images with a folder that has one sub-folder per class."); }
+        catch (InvalidDataException e) { throw new CliException(e.Message); }
+        return new ImageSet(contents.Root, contents.Images.Select(i => (i.Id, i.Label, i.Path)).ToList()) { Skipped = contents.Skipped };
     }
 
     /// <summary>
@@ -74,22 +63,35 @@ public sealed class ImageSet
         string csv = Path.GetFullPath(csvPath);
         if (!File.Exists(csv)) throw new CliException($"The CSV file {csv} does not exist; pass --csv with a file of path,label rows.");
         string folder = Path.GetDirectoryName(csv)!;
+        if (FileKind.Of(csv) is var csvKind && csvKind != FileKindValue.Regular)
+            throw new CliException($"The CSV file {csv} is {FileKind.Describe(csvKind)}; pass --csv with a file of path,label rows.");
         var lines = File.ReadAllLines(csv);
         var items = new List<(string, string, string)>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        // The same file under two spellings (img/s1.png, ./img/s1.png, a link to it) is the same image: compare real paths.
+        var seenFiles = new Dictionary<string, int>(StringComparer.Ordinal);
+        bool firstRow = true;
         for (int n = 0; n < lines.Length; n++)
         {
             if (string.IsNullOrWhiteSpace(lines[n])) continue;
             var fields = SplitCsvLine(lines[n]);
-            if (n == 0 && fields.Count >= 2 && fields[0].Trim().Equals("path", StringComparison.OrdinalIgnoreCase)) continue;
+            bool header = firstRow && fields.Count >= 2 && fields[0].Trim().Equals("path", StringComparison.OrdinalIgnoreCase);
+            firstRow = false;
+            if (header) continue;
             if (fields.Count < 2 || fields[0].Trim().Length == 0 || fields[1].Trim().Length == 0)
                 throw new CliException($"{csv}, line {n + 1}: expected path,label; got '{lines[n].Trim()}'.");
             string written = fields[0].Trim();
             string label = fields[1].Trim();
             string path = Path.GetFullPath(Path.Combine(folder, written));
-            if (!File.Exists(path)) throw new CliException($"{csv}, line {n + 1}: the image {path} does not exist.");
+            var kind = FileKind.Of(path);
+            if (kind == FileKindValue.Missing) throw new CliException($"{csv}, line {n + 1}: the image {path} does not exist.");
+            if (kind != FileKindValue.Regular) throw new CliException($"{csv}, line {n + 1}: the image {path} is {FileKind.Describe(kind)}, not a regular file.");
             string id = written.Replace('\\', '/');
             if (!seen.Add(id)) throw new CliException($"{csv}, line {n + 1}: the image {written} is listed twice.");
+            string real = ImageFolderWalker.RealPath(path);
+            if (seenFiles.TryGetValue(real, out int firstLine))
+                throw new CliException($"{csv}, line {n + 1}: the image {written} is the file of line {firstLine} ({real}) again; each image may be listed once.");
+            seenFiles[real] = n + 1;
             items.Add((id, label, path));
         }
         if (items.Count == 0) throw new CliException($"The CSV file {csv} lists no images; it needs path,label rows.");
@@ -116,8 +118,6 @@ public sealed class ImageSet
         }
         return Convert.ToHexString(hash.GetHashAndReset());
     }
-
-    static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path));
 
     static List<string> SplitCsvLine(string line)
     {

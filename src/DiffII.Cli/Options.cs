@@ -25,6 +25,7 @@ public sealed class GlobalOptions
     public Option<bool> Quiet { get; } = new("--quiet", "-q") { Description = "Print only errors and warnings.", Recursive = true };
     public Option<bool> Json { get; } = new("--json") { Description = "Print one machine-readable JSON result object on stdout (no progress).", Recursive = true };
     public Option<bool> Verbose { get; } = new("--verbose", "-v") { Description = "Print details, and stack traces with errors.", Recursive = true };
+    public Option<int?> Threads { get; } = new("--threads") { Description = "CPU threads of the tensor kernels (default: $DIFFII_THREADS, else OMP_NUM_THREADS, else the cores this process may use: affinity and cgroup quota).", Recursive = true, HelpName = "N" };
 
     public GlobalOptions()
     {
@@ -39,6 +40,7 @@ public sealed class GlobalOptions
         root.Options.Add(Quiet);
         root.Options.Add(Json);
         root.Options.Add(Verbose);
+        root.Options.Add(Threads);
     }
 }
 
@@ -99,19 +101,7 @@ public sealed class MethodOptions
             ? new("--steps", "--sample-steps") { Description = "DDIM sampling steps per image (default 25).", HelpName = "N" }
             : new("--sample-steps") { Description = "DDIM sampling steps per image (default 25).", HelpName = "N" };
         Strategy.Validators.Add(result => CheckStrategy(result, result.GetValueOrDefault<string?>()));
-        foreach (var positive in new[] { LearnSteps, LoraRank, Batch, InversionSteps, SampleSteps, TargetCount })
-            positive.Validators.Add(result =>
-            {
-                if (result.GetValueOrDefault<int?>() is int v && v < 1) result.AddError($"{result.Option.Name} must be at least 1; got {v}.");
-            });
-        Split.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<double?>() is double v && v is < 0 or > 1) result.AddError($"--split must be in [0, 1]; got {v}.");
-        });
-        Expansion.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<double?>() is double v && !(v > 0)) result.AddError($"--expansion must be positive; got {v}.");
-        });
+        // Numbers are parsed and range-checked for every command at once (NumericOptions.Install).
     }
 
     internal static void CheckStrategy(SymbolResult result, string? value)

@@ -150,6 +150,10 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
         try
         {
             string cache = Path.GetFullPath(o.CacheFolder ?? DefaultCacheFolder(images, generator, o));
+            // A cache inside the image folder would have its synthetic PNGs walked as training images next time.
+            if (o.ImageFolder is string root && Directory.Exists(root)
+                && DiffII.Imaging.ImageFolderWalker.IsWithin(DiffII.Imaging.ImageFolderWalker.RealPath(cache), DiffII.Imaging.ImageFolderWalker.RealPath(root)))
+                throw new ArgumentException($"The cache folder {cache} is inside the image folder {Path.GetFullPath(root)}: its synthetic images would be read as training images. Choose a CacheFolder outside it.");
             IReadOnlyList<SyntheticImage> synthetic;
             IReadOnlyList<GenerationFailure> failures;
             using (var augmenter = new DiffIIAugmenter(generator, augmentation, cache))
@@ -217,6 +221,9 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                     if (!File.Exists(full))
                         throw new FileNotFoundException($"Row {row} of the image column '{imageColumn.Name}': the image {full} does not exist" +
                                                         (Options.ImageFolder is null && !Path.IsPathRooted(path) ? " (relative paths resolve against ImageFolder, which is not set)." : "."), full);
+                    // A FIFO or a device named like an image would block or never end when read: only regular files are opened.
+                    if (DiffII.Storage.FileKind.Of(full) is var fileKind && fileKind != DiffII.Storage.FileKindValue.Regular)
+                        throw new InvalidDataException($"Row {row} of the image column '{imageColumn.Name}': {full} is {DiffII.Storage.FileKind.Describe(fileKind)}, not a regular file; it is not read.");
                     images.Add(new LabeledImage($"{row:D6}-{path.Replace('\\', '/')}", className, () => File.ReadAllBytes(full)));
                     describe[images[^1].Id] = $"{Where(row)} ({full})";
                 }

@@ -18,7 +18,11 @@ namespace DiffII;
 /// <summary>A training image: a unique id, its class label, and how to read its encoded bytes.</summary>
 public sealed record LabeledImage(string Id, string Label, Func<byte[]> ReadBytes)
 {
-    public static LabeledImage FromFile(string path, string label, string? id = null) => new(id ?? path, label, () => File.ReadAllBytes(path));
+    /// <summary>An image read from <paramref name="path"/> when needed; a FIFO or device there is refused, never opened (it could block forever).</summary>
+    public static LabeledImage FromFile(string path, string label, string? id = null) => new(id ?? path, label, () =>
+        Storage.FileKind.Of(path) is var kind && kind is Storage.FileKindValue.Regular or Storage.FileKindValue.Missing
+            ? File.ReadAllBytes(path)
+            : throw new IOException($"{path} is {Storage.FileKind.Describe(kind)}, not a regular file; it is not read."));
 }
 
 /// <summary>Sampler settings of the generation step.</summary>
@@ -91,6 +95,8 @@ public sealed class DiffIIAugmenter : IDisposable
     {
         _sd = generator;
         _options = options;
+        // Every option is checked before the lock (a refused run leaves nothing behind) and before any work.
+        RunChecks.BeforeWork(generator, options);
         _work = Path.GetFullPath(workFolder);
         if (heldLock is not null && heldLock.Folder.TrimEnd(Path.DirectorySeparatorChar) != _work.TrimEnd(Path.DirectorySeparatorChar))
             throw new ArgumentException($"The lock given is for {heldLock.Folder}, not for the work folder {_work}.", nameof(heldLock));
@@ -151,6 +157,7 @@ public sealed class DiffIIAugmenter : IDisposable
         _images = images.ToDictionary(i => i.Id);
         _classes = images.GroupBy(i => i.Label).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new ClassImages(g.Key, g.Select(i => i.Id).Order(StringComparer.Ordinal).ToList())).ToList();
+        OptionLimits.CheckPlanSize(_options.Budget, _classes.Select(c => c.ImageIds.Count));
         // Decode every image once up front, so a broken file is named before hours of work rather than in the middle
         // of them (strategies without concept learning would otherwise meet it only when its batch is generated).
         foreach (var image in images)
@@ -211,6 +218,8 @@ public sealed class DiffIIAugmenter : IDisposable
     {
         var plan = Plan();
         var manifest = Manifest.Open(ManifestPath);
+        // An entry whose PNG was deleted is not a finished image: drop it, so this run remakes it.
+        manifest.DropEntriesWithoutFiles(_work);
         var clock = Stopwatch.StartNew();
         int done = plan.Count(p => manifest.Contains(p.Id));
         progress?.Report(new AugmentationProgress("generate", done, plan.Count, null, clock.Elapsed));
@@ -373,7 +382,7 @@ public sealed class DiffIIAugmenter : IDisposable
         hash.TransformFinalBlock([], 0, 0);
         string imagesKey = Convert.ToHexString(hash.Hash!);
         string modelKey = _sd.Source + "|" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(_sd.Unet.Config.ToJson())));
-        var previous = File.Exists(FingerprintPath) ? JsonSerializer.Deserialize<Fingerprint>(File.ReadAllText(FingerprintPath)) : null;
+        var previous = RunChecks.ReadJson<Fingerprint>(FingerprintPath);
         if (previous is not null && (previous.Images != imagesKey || previous.Model != modelKey))
         {
             string what = previous.Images != imagesKey ? "different images" : "a different model";

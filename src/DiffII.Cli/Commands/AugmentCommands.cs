@@ -32,13 +32,19 @@ public static class AugmentCommands
         string work = Path.GetFullPath(parse.GetValue(m.Work)!);
         string device = parse.GetValue(global.Device)!;
         string dtype = parse.GetValue(global.DType)!;
+        UpFrontChecks.WorkFolder(work);
+        UpFrontChecks.TempFolder();
+        UpFrontChecks.DType(device, dtype);
         // Held before the settings are read or saved: a second run on this folder must not overwrite the first's settings.
         using var workLock = WorkFolderLock.Acquire(work);
         var saved = RunSettings.Load(work);
         var merged = m.Given(parse, global).Over(saved);
+        UpFrontChecks.Options(merged, work);
+        UpFrontChecks.WorkOutsideImages(work, merged);
         var images = RunPreparation.LoadImages(output, merged, work, saved);
         merged = merged with { ImagesFingerprint = images.Fingerprint() };
         var run = ResolvedRun.From(merged, work, images, RunPreparation.ResolveModel(merged));
+        UpFrontChecks.AgainstModelAndImages(run);
 
         (IReadOnlyList<string> Suffixes, string Source)? suffixes = null;
         if (step is Step.Generate or Step.Augment)

@@ -38,7 +38,6 @@ public static class ExperimentCommand
         var mixing = new Option<string>("--mixing") { Description = "How synthetic rows join the originals: concat, replacement or replacement=P (comma-separated for several).", DefaultValueFactory = _ => "concat", HelpName = "MODE" };
         var baselines = new Option<string?>("--baselines") { Description = "Comma-separated extra strategies to compare (e.g. real-guidance,da-fusion), each run in its own sub-folder.", HelpName = "LIST" };
         var output = new Option<string?>("--out", "-o") { Description = "Where the best scoring model is saved (default: WORK/model.zip).", HelpName = "FILE" };
-        testFraction.Validators.Add(r => { if (r.GetValueOrDefault<double>() is var f && !(f > 0 && f < 1)) r.AddError($"--test-fraction must be between 0 and 1; got {f}."); });
         trainers.Validators.Add(r => { foreach (var t in List(r.GetValueOrDefault<string>())) if (TrainerFor(t, 0) is null) r.AddError($"Unknown trainer '{t}'; use lbfgs, sdca or lightgbm."); });
         mixing.Validators.Add(r => { foreach (var t in List(r.GetValueOrDefault<string>())) if (MixingFor(t) is null) r.AddError($"Unknown mixing '{t}'; use concat, replacement or replacement=P with P in [0, 1]."); });
         baselines.Validators.Add(r => { foreach (var b in List(r.GetValueOrDefault<string?>())) MethodOptions.CheckStrategy(r, b); });
@@ -74,25 +73,45 @@ public static class ExperimentCommand
         return null;
     }
 
+    /// <summary>--out names the model file: an existing folder there (or a parent that is a file) would fail only after augmenting and training.</summary>
+    static void CheckModelOutput(string? output, string work)
+    {
+        if (output is null) return;
+        string path = Path.GetFullPath(output);
+        var kind = FileKind.Of(path);
+        if (kind == FileKindValue.Directory)
+            throw new CliException($"--out {path} is an existing folder; --out names the model file to write, e.g. {Path.Combine(path, "model.zip")}.");
+        if (kind is not (FileKindValue.Missing or FileKindValue.Regular))
+            throw new CliException($"--out {path} is {FileKind.Describe(kind)}; --out names the model file to write (a .zip).");
+        UpFrontChecks.WorkFolder(Path.GetDirectoryName(path)!, "--out's folder");
+    }
+
     static async Task<int> RunAsync(CliOutput cli, ParseResult parse, GlobalOptions global, MethodOptions m, Settings settings, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
         string work = Path.GetFullPath(parse.GetValue(m.Work)!);
         string device = parse.GetValue(global.Device)!;
         string dtype = parse.GetValue(global.DType)!;
+        UpFrontChecks.WorkFolder(work);
+        UpFrontChecks.TempFolder();
+        UpFrontChecks.DType(device, dtype);
+        CheckModelOutput(settings.Output, work);
+        using var workLock = WorkFolderLock.Acquire(work);
         var saved = RunSettings.Load(work);
         var merged = m.Given(parse, global).Over(saved);
+        UpFrontChecks.Options(merged, work);
+        UpFrontChecks.WorkOutsideImages(work, merged);
         var all = RunPreparation.LoadImages(cli, merged, work, saved);
         merged = merged with { ImagesFingerprint = all.Fingerprint() };
-        using var workLock = WorkFolderLock.Acquire(work);
 
         var (train, test) = Split(all, settings.TestFraction, merged.Seed ?? 0);
         if (test.Items.Count == 0)
             throw new CliException($"The test split is empty: no class has two or more images at --test-fraction {settings.TestFraction}; add images or raise --test-fraction.");
-        AtomicFile.WriteAllText(Path.Combine(work, "split.json"), JsonSerializer.Serialize(new { train = train.Items.Select(i => i.Id), test = test.Items.Select(i => i.Id) }, CliOutput.JsonOptions));
         cli.Note($"split: {train.Items.Count} train, {test.Items.Count} test images");
 
         var main = ResolvedRun.From(merged, work, train, RunPreparation.ResolveModel(merged));
+        UpFrontChecks.AgainstModelAndImages(main);
+        AtomicFile.WriteAllText(Path.Combine(work, "split.json"), JsonSerializer.Serialize(new { train = train.Items.Select(i => i.Id), test = test.Items.Select(i => i.Id) }, CliOutput.JsonOptions));
         var strategies = new[] { main.Strategy }.Concat(settings.Baselines.Select(StrategyInfo.Parse)).Distinct().ToList();
         var runs = strategies.Select(s => main.For(s, Path.Combine(work, "runs", s.Name()), train)).ToList();
 

@@ -103,6 +103,7 @@ public static class MethodRun
     {
         using var sd = LoadModel(output, run, device, dtype);
         using var augmenter = new DiffIIAugmenter(sd, run.Options(suffixes), run.Work, workLock);
+        if (generate) WarnLongSuffixes(output, sd, run, suffixes);
         return output.Track(progress =>
         {
             var adapter = new Adapter<AugmentationProgress>(p => progress.Report(new StepProgress(StageName(p.Stage), p.Done, p.Total, p.Loss)));
@@ -115,6 +116,19 @@ public static class MethodRun
         });
     }
 
+    /// <summary>CLIP reads 77 tokens; a longer suffixed prompt is cut there (diffusers warns too), so say which suffixes are cut.</summary>
+    static void WarnLongSuffixes(CliOutput output, StableDiffusion sd, ResolvedRun run, IReadOnlyList<string> suffixes)
+    {
+        int limit = sd.Tokenizer.ModelMaxLength;
+        foreach (var suffix in suffixes.Distinct())
+        {
+            // The class's placeholder is one token; "object" stands in for it here.
+            int tokens = sd.Tokenizer.Encode($"a photo of a object {run.Metaclass} {suffix}", addSpecialTokens: true, truncate: false).Count;
+            if (tokens > limit)
+                output.Warning($"the suffix \"{(suffix.Length > 60 ? suffix[..60] + "…" : suffix)}\" makes a prompt of {tokens} tokens; the text encoder reads {limit}, so everything after is cut off. Shorten it.");
+        }
+    }
+
     static string StageName(string stage) => stage switch
     {
         "learn" => "learning concepts",
@@ -125,7 +139,7 @@ public static class MethodRun
 
     static StableDiffusion LoadModel(CliOutput output, ResolvedRun run, string device, string dtype)
     {
-        output.Detail($"loading {run.ModelPath} on {device} ({dtype})");
+        output.Detail($"loading {run.ModelPath} on {device} ({dtype}, {TorchSharp.torch.get_num_threads()} CPU threads)");
         return ModelLocator.Load(run.ModelPath, device, dtype, run.Tokenizer);
     }
 

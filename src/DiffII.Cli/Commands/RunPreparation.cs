@@ -1,5 +1,6 @@
 using System.CommandLine;
 using DiffII.Augmentation;
+using DiffII.Imaging;
 using DiffII.Suffixes;
 
 namespace DiffII.Cli.Commands;
@@ -13,6 +14,12 @@ public static class RunPreparation
         ImageSet images = settings.Images is string folder ? ImageSet.FromFolder(folder)
             : settings.Csv is string csv ? ImageSet.FromCsv(csv)
             : throw new CliException($"No images: pass --images DIR (one sub-folder per class) or --csv FILE (path,label rows); {work} has no saved image source.");
+        if (images.SkippedSummary() is string skipped)
+        {
+            // Hidden and system entries are expected beside datasets; anything else left out may be a mistake worth a warning.
+            if (images.Skipped.Any(e => e.Reason != ImageFolderContents.HiddenReason)) output.Warning(skipped);
+            else output.Note(skipped);
+        }
         images.Validate();
         output.Note($"{images.Items.Count} images in {images.Classes.Count} classes ({string.Join(", ", images.Classes.Take(8))}{(images.Classes.Count > 8 ? ", …" : "")}) from {images.Source}");
         if (saved.ImagesFingerprint is string previous && previous != images.Fingerprint())
@@ -33,7 +40,13 @@ public static class RunPreparation
     {
         if (!run.NeedsSuffixes) return null;
         if (parse.GetValue(m.SuffixFile) is string file)
-            return (SuffixPresets.ReadFile(Path.GetFullPath(file)), "file " + Path.GetFullPath(file));
+        {
+            string path = Path.GetFullPath(file);
+            var kind = Storage.FileKind.Of(path);
+            if (kind == Storage.FileKindValue.Missing) throw new CliException($"--suffix-file {path} does not exist; pass a text file with one suffix per line.");
+            if (kind != Storage.FileKindValue.Regular) throw new CliException($"--suffix-file {path} is {Storage.FileKind.Describe(kind)}, not a file; pass a text file with one suffix per line.");
+            return (SuffixPresets.ReadFile(path), "file " + path);
+        }
         if (parse.GetValue(m.SuffixPreset) is string name)
         {
             var preset = SuffixPresets.Get(name);
@@ -98,7 +111,9 @@ public static class RunPreparation
     {
         var queues = images.Classes.Select(c => new Queue<(string Id, string Label, string Path)>(images.Items.Where(i => i.Label == c))).ToList();
         var picked = new List<CaptionInput>();
-        while (picked.Count < Math.Max(1, limit) && queues.Any(q => q.Count > 0))
+        // The option's range is 1..10 000; the bound here still guarantees the loop ends whatever it is given.
+        limit = Math.Max(1, limit);
+        while (picked.Count < limit && queues.Any(q => q.Count > 0))
             foreach (var queue in queues)
                 if (queue.Count > 0 && picked.Count < limit)
                 {

@@ -17,7 +17,7 @@ public static class TrainJudgeCommand
         var defaults = new JudgeOptions { WorkFolder = "" };
         var work = new Option<string>("--work", "-w") { Description = "Work folder for checkpoints (a rerun resumes there).", Required = true, HelpName = "DIR" };
         var output = new Option<string>("--out", "-o") { Description = "Where the judge (judge.safetensors, judge.json) is written.", Required = true, HelpName = "DIR" };
-        var steps = new Option<int>("--steps") { Description = "Training steps.", DefaultValueFactory = _ => defaults.Steps, HelpName = "N" };
+        var steps = new Option<int>("--judge-steps") { Description = "Training steps.", DefaultValueFactory = _ => defaults.Steps, HelpName = "N" };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => defaults.BatchSize, HelpName = "N" };
         var fashionMnist = new Option<string?>("--fashion-mnist") { Description = "Folder with the full Fashion-MNIST files (default: Debian's dataset-fashion-mnist).", HelpName = "DIR" };
         var command = new Command("train-judge", "Train the tiny world's judge: a CNN on real pictures from every context, never the experiment's few-shot items (resumes from --work).")

@@ -191,7 +191,7 @@ public sealed class TinyJudge : IDisposable
         "",
         "```bash",
         "sudo apt-get install dataset-fashion-mnist",
-        $"dotnet run --project src/DiffII.Cli -c Release -- train-judge --work judge-work --out models/tiny-judge --seed {Card.Seed} --steps {Card.Steps} --batch {options.BatchSize}",
+        $"dotnet run --project src/DiffII.Cli -c Release -- train-judge --work judge-work --out models/tiny-judge --seed {Card.Seed} --judge-steps {Card.Steps} --batch {options.BatchSize}",
         "```",
         "");
 

@@ -77,6 +77,27 @@ public sealed class Manifest
         return manifest;
     }
 
+    /// <summary>
+    /// Removes the entries whose PNG (relative to <paramref name="workFolder"/>) is missing or empty, rewriting the
+    /// manifest atomically, so a resumed run makes those images again. Returns the ids dropped.
+    /// </summary>
+    public IReadOnlyList<string> DropEntriesWithoutFiles(string workFolder)
+    {
+        var missing = _ordered.Where(e =>
+        {
+            var file = new FileInfo(System.IO.Path.Combine(workFolder, e.File));
+            return !file.Exists || file.Length == 0;
+        }).ToList();
+        if (missing.Count == 0) return [];
+        foreach (var entry in missing)
+        {
+            _entries.Remove(entry.Id);
+            _ordered.Remove(entry);
+        }
+        Storage.AtomicFile.WriteAllText(_path, string.Concat(_ordered.Select(e => JsonSerializer.Serialize(e, Json) + "\n")));
+        return missing.Select(e => e.Id).ToList();
+    }
+
     /// <summary>Appends one entry and flushes it to disk.</summary>
     public void Append(ManifestEntry entry)
     {

@@ -39,6 +39,14 @@ public sealed record ConceptOptions
     public string Prompt(int classIndex) => $"a photo of a {Placeholder(classIndex)} {Metaclass}";
 }
 
+/// <summary>Concept learning met a NaN or infinite loss; nothing of that step was saved (the last checkpoint, if any, is intact).</summary>
+public sealed class NonFiniteLossException(int step, double loss) : InvalidOperationException(
+    $"Concept learning stopped at step {step}: the loss became {loss.ToString(System.Globalization.CultureInfo.InvariantCulture)}. Nothing of this step was saved; " +
+    "a rerun resumes from the last checkpoint. Lower the learning rates, use float32, or check the images and the model.")
+{
+    public int Step { get; } = step;
+}
+
 public sealed record ConceptProgress(int Step, int TotalSteps, double Loss, TimeSpan Elapsed);
 
 /// <summary>The state of a concept-learning run, saved beside its checkpoint.</summary>
@@ -115,6 +123,9 @@ public static class ConceptLearner
                 optimizer.step();
 
                 double value = loss.item<float>();
+                // A NaN or infinite loss has already poisoned the weights it stepped: stop before it is checkpointed or saved.
+                if (!double.IsFinite(value))
+                    throw new NonFiniteLossException(step + 1, value);
                 state.Losses.Add(value);
                 progress?.Report(new ConceptProgress(step + 1, options.Steps, value, TimeSpan.FromSeconds(state.ElapsedSeconds + clock.Elapsed.TotalSeconds)));
                 if ((step + 1) % options.CheckpointEvery == 0 && step + 1 < options.Steps)

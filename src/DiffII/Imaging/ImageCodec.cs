@@ -25,6 +25,24 @@ public static class ImageCodec
     /// </summary>
     public const long MaxDecodedPixels = 178_956_970;
 
+    /// <summary>
+    /// The widest aspect ratio accepted. Images are resized so their shorter side is the model's size: a 1×500 000
+    /// strip of a 2 KB PNG would become 8 million × 16 pixels (gigabytes) before any check on the decoded size.
+    /// </summary>
+    public const int MaxAspectRatio = 25;
+
+    /// <summary>The longest side accepted (JPEG's and WebP's own limit; Skia fails beyond it without naming the file).</summary>
+    public const int MaxSide = 65_535;
+
+    /// <summary>Refuses, from the header's dimensions alone, a shape that no decode or resize should be attempted on.</summary>
+    public static void CheckShape(string source, int width, int height)
+    {
+        if (Math.Max(width, height) > MaxSide)
+            throw new ImageDecodeException(source, $"the image is too large to decode: {width}×{height} pixels; a side longer than {MaxSide} is refused before decoding. Resize it first; if it is not that large, the file is damaged or hostile.");
+        if (Math.Max(width, height) > (long)MaxAspectRatio * Math.Min(width, height))
+            throw new ImageDecodeException(source, $"the image is {width}×{height} pixels, more than {MaxAspectRatio}:1; resizing its shorter side to the model's size would take far more memory than the image. Crop it first.");
+    }
+
     /// <summary>Decodes, orients and flattens an image to opaque RGBA (8 bits per channel).</summary>
     /// <param name="data">The encoded file.</param>
     /// <param name="source">Names the image in errors (a path or a row id).</param>
@@ -38,6 +56,7 @@ public static class ImageCodec
 
         var full = codec.Info;
         if (full.Width <= 0 || full.Height <= 0) throw new ImageDecodeException(source, $"the image has no pixels ({full.Width}×{full.Height}).");
+        CheckShape(source, full.Width, full.Height);
         var size = new SKSizeI(full.Width, full.Height);
         if (minSide is int wanted && Math.Min(full.Width, full.Height) > 2 * wanted)
         {

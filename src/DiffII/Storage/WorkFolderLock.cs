@@ -20,6 +20,9 @@ public sealed class WorkFolderLock : IDisposable
     public static WorkFolderLock Acquire(string folder)
     {
         folder = Path.GetFullPath(folder);
+        // The topmost folder this lock creates, so a run that writes nothing removes all it made.
+        string? created = null;
+        for (string? f = folder; f is not null && !Directory.Exists(f); f = Path.GetDirectoryName(f)) created = f;
         Directory.CreateDirectory(folder);
         string path = Path.Combine(folder, ".lock");
         FileStream stream;
@@ -36,8 +39,33 @@ public sealed class WorkFolderLock : IDisposable
             throw new WorkFolderInUseException(folder, holder.Length == 0 ? "unknown process" : holder);
         }
         File.WriteAllText(path + ".owner", $"pid {Environment.ProcessId} on {Environment.MachineName}");
-        return new WorkFolderLock(stream, folder);
+        return new WorkFolderLock(stream, folder) { _createdFolder = created };
     }
 
-    public void Dispose() => _stream.Dispose();
+    string? _createdFolder;
+
+    /// <summary>
+    /// Releases the lock. A run that wrote nothing else (refused options, images or model) leaves no trace: its lock
+    /// files go, and the folder too when this lock made it.
+    /// </summary>
+    public void Dispose()
+    {
+        try
+        {
+            string path = Path.Combine(Folder, ".lock");
+            if (Directory.EnumerateFileSystemEntries(Folder).All(e => e == path || e == path + ".owner"))
+            {
+                File.Delete(path + ".owner");
+                File.Delete(path);
+                if (_createdFolder is not null)
+                    for (string? f = Folder; f is not null && f.Length >= _createdFolder.Length; f = Path.GetDirectoryName(f))
+                    {
+                        if (Directory.EnumerateFileSystemEntries(f).Any()) break;
+                        Directory.Delete(f);
+                    }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        _stream.Dispose();
+    }
 }

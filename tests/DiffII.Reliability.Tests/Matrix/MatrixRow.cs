@@ -1,7 +1,7 @@
 namespace DiffII.Reliability.Tests.Matrix;
 
 /// <summary>The groups of the matrix, in the order the README lists them.</summary>
-public enum Area { Images, Datasets, Models, Faults, Determinism, Fuzz }
+public enum Area { Images, Datasets, Models, Faults, Determinism, Fuzz, Options, Folders, Resources }
 
 /// <summary>Where a row feeds its input: the library (DiffIIAugmenter, ImageCodec, the readers), the ML.NET adapter, or the diffii CLI.</summary>
 public enum Layer { Library, MLNet, Cli }

@@ -37,3 +37,21 @@ public sealed class FuzzMatrix
     public static TheoryData<string> Rows => ReliabilityMatrix.Ids(Area.Fuzz);
     [Theory, MemberData(nameof(Rows))] public Task Row(string id) => ReliabilityMatrix.Run(id);
 }
+
+public sealed class OptionsMatrix
+{
+    public static TheoryData<string> Rows => ReliabilityMatrix.Ids(Area.Options);
+    [Theory, MemberData(nameof(Rows))] public Task Row(string id) => ReliabilityMatrix.Run(id);
+}
+
+public sealed class FoldersMatrix
+{
+    public static TheoryData<string> Rows => ReliabilityMatrix.Ids(Area.Folders);
+    [Theory, MemberData(nameof(Rows))] public Task Row(string id) => ReliabilityMatrix.Run(id);
+}
+
+public sealed class ResourcesMatrix
+{
+    public static TheoryData<string> Rows => ReliabilityMatrix.Ids(Area.Resources);
+    [Theory, MemberData(nameof(Rows))] public Task Row(string id) => ReliabilityMatrix.Run(id);
+}

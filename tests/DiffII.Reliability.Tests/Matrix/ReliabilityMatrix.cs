@@ -9,6 +9,7 @@ public static class ReliabilityMatrix
     public static readonly IReadOnlyList<MatrixRow> Rows =
     [
         .. ImageRows.All, .. DatasetRows.All, .. ModelRows.All, .. FaultRows.All, .. DeterminismRows.All, .. FuzzRows.All,
+        .. OptionRows.All, .. FolderRows.All, .. ResourceRows.All,
     ];
 
     static readonly Lazy<Dictionary<string, MatrixRow>> ById = new(() =>
@@ -29,7 +30,13 @@ public static class ReliabilityMatrix
     /// One intra-op thread: the tiny model gains nothing from more, and CI's two cores are shared with five other test
     /// assemblies, one of which checks a wall-clock limit.
     /// </summary>
-    static readonly Lazy<bool> OneTorchThread = new(() => { TorchSharp.torch.set_num_threads(1); return true; });
+    static readonly Lazy<bool> OneTorchThread = new(() =>
+    {
+        // The CLI's thread policy (run in-process by CLI rows) reads this before it sets libtorch's thread count.
+        Environment.SetEnvironmentVariable(DiffII.Diffusion.Runtime.ThreadPolicy.EnvironmentVariable, "1");
+        TorchSharp.torch.set_num_threads(1);
+        return true;
+    });
 
     public static async Task Run(string id)
     {

@@ -1,0 +1,255 @@
+using System.Buffers.Binary;
+using System.Diagnostics;
+using DiffII.Concepts;
+using DiffII.Diffusion.Runtime;
+using DiffII.Imaging;
+using DiffII.Reliability.Tests.Fixtures;
+using DiffII.Reliability.Tests.Matrix;
+using static TorchSharp.torch;
+
+namespace DiffII.Reliability.Tests.Rows;
+
+/// <summary>
+/// Resources and long runs: pixel bombs by shape, resumes that check what is on disk, a loss that turns NaN,
+/// SIGTERM, the thread policy, and messages that name the thing.
+/// </summary>
+public static class ResourceRows
+{
+    const string BombWhen = "a PNG of under 40 KB claiming 1×500 000 or 1×1 000 000 pixels, or a 16×640 strip (40:1)";
+    const string BombThen = "refused from the header's dimensions, before decoding or resizing, naming the file";
+    const string MissingWhen = "a synthetic PNG deleted after the run, then the run again";
+    const string MissingThen = "the missing image is made again (the same bytes) and the manifest matches the files";
+    const string FitJsonWhen = "a zero-byte fit.json in the work folder";
+    const string FitJsonThen = "an error naming fit.json, saying it is empty and what to do";
+
+    public static IEnumerable<MatrixRow> All =>
+    [
+        MatrixRow.Sync("resources.pixel-bomb.library", Area.Resources, Layer.Library, BombWhen, BombThen, BombLibrary),
+        new("resources.pixel-bomb.cli", Area.Resources, Layer.Cli, BombWhen, BombThen, BombCli),
+        MatrixRow.Sync("resources.missing-synthetic.library", Area.Resources, Layer.Library, MissingWhen, MissingThen, MissingLibrary),
+        new("resources.missing-synthetic.cli", Area.Resources, Layer.Cli, MissingWhen, MissingThen, MissingCli),
+        MatrixRow.Sync("resources.nonfinite-loss.library", Area.Resources, Layer.Library, "concept learning whose loss becomes NaN (a NaN weight in the U-Net)",
+            "learning stops at that step with a message naming the step and the loss; no concepts.json, no checkpoint of the NaN state", NonFiniteLoss),
+        MatrixRow.Sync("resources.zero-byte-fit-json.library", Area.Resources, Layer.Library, FitJsonWhen, FitJsonThen, FitJsonLibrary),
+        new("resources.zero-byte-fit-json.cli", Area.Resources, Layer.Cli, FitJsonWhen, FitJsonThen, FitJsonCli),
+        MatrixRow.Sync("resources.sigterm.cli", Area.Resources, Layer.Cli, "SIGTERM (what Slurm, Docker and Kubernetes send) during concept learning",
+            "treated like Ctrl+C: a checkpoint is saved, the process says so and exits 143", Sigterm),
+        MatrixRow.Sync("resources.threads.library", Area.Resources, Layer.Library,
+            "the thread count: --threads, DIFFII_THREADS, OMP_NUM_THREADS, else the cores this process may use (affinity, cgroup quota)",
+            "applied to libtorch before any work; a bad value is refused naming the variable", Threads),
+        new("resources.long-suffix.cli", Area.Resources, Layer.Cli, "a 2 000-word prompt suffix",
+            "a warning that the prompt is cut at the text encoder's 77 tokens, naming the suffix", LongSuffix),
+    ];
+
+    // ---- pixel bombs ----
+
+    static byte[] Strip(int width, int height)
+    {
+        var ihdr = new byte[13];
+        BinaryPrimitives.WriteInt32BigEndian(ihdr, width);
+        BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
+        ihdr[8] = 8; ihdr[9] = 2; // 8-bit RGB
+        var rows = new byte[(long)height * (1 + 3 * width)];
+        return ImageFiles.PngFile(ihdr, rows);
+    }
+
+    static readonly (string Name, int Width, int Height)[] Bombs = [("tall.png", 1, 500_000), ("taller.png", 1, 1_000_000), ("strip.png", 640, 16)];
+
+    static void BombLibrary(Scratch s)
+    {
+        foreach (var (name, w, h) in Bombs)
+        {
+            byte[] png = Strip(w, h);
+            Assert.True(png.Length < 40_000, $"{name} is {png.Length} bytes");
+            string path = s.Path(name);
+            File.WriteAllBytes(path, png);
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            var e = Assert.Throws<ImageDecodeException>(() => ImageCodec.DecodeFile(path, minSide: 16));
+            Assert.Contains(path, e.Message);
+            Assert.Contains($"{w}×{h}", e.Message);
+            Assert.True(GC.GetTotalAllocatedBytes(precise: true) - before < 64 << 20, "the refusal allocated like a decode");
+        }
+    }
+
+    static async Task BombCli(Scratch s)
+    {
+        string images = Tiny.Folder(s.Path("images"), ("a", 2), ("b", 2));
+        File.WriteAllBytes(Path.Combine(images, "a", "tall.png"), Strip(1, 500_000));
+        var line = (await CliRunner.Run(["augment", .. Tiny.CliArgs(s.Path("work"), images)])).OneErrorLine();
+        Assert.Contains(Path.Combine(images, "a", "tall.png"), line);
+        Assert.Contains("1×500000", line);
+    }
+
+    // ---- resumes check the files ----
+
+    static void MissingLibrary(Scratch s)
+    {
+        using var sd = Tiny.Load();
+        string work = s.Path("work");
+        var images = Tiny.Images(("a", 2), ("b", 2));
+        IReadOnlyList<SyntheticImage> first;
+        using (var augmenter = new DiffIIAugmenter(sd, Tiny.Options(), work)) first = augmenter.Run(images);
+        var victim = first[1];
+        byte[] bytes = File.ReadAllBytes(victim.ImagePath);
+        File.Delete(victim.ImagePath);
+        IReadOnlyList<SyntheticImage> second;
+        using (var augmenter = new DiffIIAugmenter(sd, Tiny.Options(), work)) second = augmenter.Run(images);
+        Assert.Equal(first.Count, second.Count);
+        Assert.True(File.Exists(victim.ImagePath), "the deleted image was not made again");
+        Assert.Equal(bytes, File.ReadAllBytes(victim.ImagePath));
+        Assert.Equal(Outputs.Pngs(work).Length, Outputs.ManifestLines(work));
+    }
+
+    static async Task MissingCli(Scratch s)
+    {
+        string images = Tiny.Folder(s.Path("images"), ("a", 2), ("b", 2));
+        string work = s.Path("work");
+        (await CliRunner.Run(["augment", .. Tiny.CliArgs(work, images, "--expansion", "2")])).AssertOk();
+        var pngs = Outputs.Pngs(work);
+        Assert.Equal(8, pngs.Length);
+        byte[] bytes = File.ReadAllBytes(pngs[3]);
+        File.Delete(pngs[3]);
+        var rerun = await CliRunner.Run(["augment", .. Tiny.CliArgs(work, images, "--expansion", "2"), "--json"]);
+        rerun.AssertOk();
+        Assert.Contains("\"synthetic\": 8", rerun.Stdout);
+        Assert.Equal(bytes, File.ReadAllBytes(pngs[3]));
+        Assert.Equal(8, Outputs.ManifestLines(work));
+    }
+
+    // ---- a NaN loss ----
+
+    static void NonFiniteLoss(Scratch s)
+    {
+        using var sd = Tiny.Load();
+        using (no_grad())
+            sd.Unet.parameters().First().fill_(double.NaN);
+        string work = s.Path("work");
+        using var augmenter = new DiffIIAugmenter(sd, Tiny.Options(learnSteps: 4), work);
+        var e = Assert.Throws<NonFiniteLossException>(() => augmenter.Fit(Tiny.Images(("a", 2), ("b", 2))));
+        Assert.Equal(1, e.Step);
+        Assert.Contains("step 1", e.Message);
+        Assert.Contains("NaN", e.Message);
+        Assert.False(File.Exists(Path.Combine(work, "concepts", "concepts.json")));
+        Assert.False(Directory.Exists(Path.Combine(work, "concepts-checkpoint")), "a checkpoint of the NaN state was saved");
+    }
+
+    // ---- damaged bookkeeping ----
+
+    static void FitJsonLibrary(Scratch s)
+    {
+        using var sd = Tiny.Load();
+        string work = s.Path("work");
+        Directory.CreateDirectory(work);
+        File.WriteAllBytes(Path.Combine(work, "fit.json"), []);
+        using var augmenter = new DiffIIAugmenter(sd, Tiny.Options(), work);
+        var e = Assert.Throws<InvalidDataException>(() => augmenter.Fit(Tiny.Images(("a", 2), ("b", 2))));
+        Assert.Contains(Path.Combine(work, "fit.json"), e.Message);
+        Assert.Contains("empty", e.Message);
+    }
+
+    static async Task FitJsonCli(Scratch s)
+    {
+        string images = Tiny.Folder(s.Path("images"), ("a", 2), ("b", 2));
+        string work = s.Path("work");
+        Directory.CreateDirectory(work);
+        File.WriteAllBytes(Path.Combine(work, "fit.json"), []);
+        var line = (await CliRunner.Run(["augment", .. Tiny.CliArgs(work, images)])).OneErrorLine();
+        Assert.Contains("fit.json is empty", line);
+    }
+
+    // ---- SIGTERM ----
+
+    static void Sigterm(Scratch s)
+    {
+        string images = Tiny.Folder(s.Path("images"), ("a", 2), ("b", 2));
+        string work = s.Path("work");
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "DiffII.Cli.dll"), "learn", "--work", work, "--images", images, "--model", Tiny.ModelPath,
+                     "--metaclass", "bird", "--learn-steps", "1000000", "--lora-rank", "2", "--batch", "2" })
+            start.ArgumentList.Add(a);
+        start.Environment["OMP_NUM_THREADS"] = "1";
+        using var process = Process.Start(start)!;
+        var learning = new TaskCompletionSource();
+        var stderr = new System.Text.StringBuilder();
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (stderr) stderr.AppendLine(e.Data);
+            if (e.Data.Contains("learning concepts", StringComparison.Ordinal)) learning.TrySetResult();
+        };
+        process.BeginErrorReadLine();
+        _ = process.StandardOutput.ReadToEndAsync();
+        try
+        {
+            Assert.True(learning.Task.Wait(TimeSpan.FromMinutes(2)), "concept learning did not start within 2 minutes:\n" + stderr);
+            using (var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString()]) { UseShellExecute = false })!) kill.WaitForExit();
+            Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "the process did not stop within 2 minutes of SIGTERM");
+            process.WaitForExit();
+        }
+        finally { if (!process.HasExited) process.Kill(entireProcessTree: true); }
+        string text;
+        lock (stderr) text = stderr.ToString();
+        Assert.True(process.ExitCode == 143, $"exit {process.ExitCode}\n{text}");
+        Assert.Contains("SIGTERM received", text);
+        Assert.Contains("stopped; run the same command again to resume", text);
+        Assert.True(File.Exists(Path.Combine(work, "concepts-checkpoint", "state.json")), "no checkpoint was saved:\n" + text);
+    }
+
+    // ---- threads ----
+
+    static void Threads(Scratch _)
+    {
+        string? env = Environment.GetEnvironmentVariable(ThreadPolicy.EnvironmentVariable);
+        string? omp = Environment.GetEnvironmentVariable("OMP_NUM_THREADS");
+        try
+        {
+            var (cores, reason) = ThreadPolicy.AvailableCores();
+            Assert.InRange(cores, 1, Environment.ProcessorCount);
+            Assert.NotEmpty(reason);
+            Environment.SetEnvironmentVariable(ThreadPolicy.EnvironmentVariable, null);
+            Environment.SetEnvironmentVariable("OMP_NUM_THREADS", null);
+            Assert.Equal(cores, ThreadPolicy.Choose(null).Threads);
+            Environment.SetEnvironmentVariable("OMP_NUM_THREADS", "3");
+            Assert.Equal(new ThreadPolicy.Choice(3, "OMP_NUM_THREADS"), ThreadPolicy.Choose(null));
+            Environment.SetEnvironmentVariable(ThreadPolicy.EnvironmentVariable, "2");
+            Assert.Equal(new ThreadPolicy.Choice(2, ThreadPolicy.EnvironmentVariable), ThreadPolicy.Choose(null));
+            Assert.Equal(new ThreadPolicy.Choice(1, "--threads"), ThreadPolicy.Choose(1));
+            foreach (var bad in new[] { "0", "-2", "two", "1.5", "NaN", "99999" })
+            {
+                Environment.SetEnvironmentVariable(ThreadPolicy.EnvironmentVariable, bad);
+                var e = Assert.ThrowsAny<ArgumentException>(() => ThreadPolicy.Choose(null));
+                Assert.Contains(ThreadPolicy.EnvironmentVariable, e.Message);
+            }
+            Environment.SetEnvironmentVariable(ThreadPolicy.EnvironmentVariable, "2");
+            ThreadPolicy.Apply(null);
+            Assert.Equal(2, get_num_threads());
+            ThreadPolicy.Apply(1);
+            Assert.Equal(1, get_num_threads());
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(ThreadPolicy.EnvironmentVariable, env);
+            Environment.SetEnvironmentVariable("OMP_NUM_THREADS", omp);
+            set_num_threads(1);
+        }
+    }
+
+    // ---- an over-long suffix ----
+
+    static async Task LongSuffix(Scratch s)
+    {
+        string images = Tiny.Folder(s.Path("images"), ("a", 2), ("b", 2));
+        string suffix = string.Join(' ', Enumerable.Range(0, 2000).Select(i => i % 2 == 0 ? "standing" : "branch"));
+        File.WriteAllText(s.Path("suffixes.txt"), suffix + "\nflying over water.\n");
+        var args = Tiny.CliArgs(s.Path("work"), images, "--expansion", "0.5").ToList();
+        args.RemoveRange(args.IndexOf("--suffix-preset"), 2);
+        var run = await CliRunner.Run(["augment", .. args, "--suffix-file", s.Path("suffixes.txt")]);
+        run.AssertOk();
+        var warning = Assert.Single(run.ErrorLines, l => l.StartsWith("warning:", StringComparison.Ordinal) && l.Contains("tokens", StringComparison.Ordinal));
+        Assert.Contains("standing branch", warning);
+        Assert.Contains("77", warning);
+    }
+}
