@@ -5,7 +5,7 @@ using DiffII.MLNet.Data;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace DiffII.MLNet.Classification;
+namespace DiffII.Experiments.Classification;
 
 /// <summary>How synthetic rows join the originals in the augmented arm of the comparison.</summary>
 public sealed record AugmentationMixing

@@ -2,13 +2,13 @@ using Microsoft.ML;
 using Microsoft.ML.Trainers;
 using Microsoft.ML.Trainers.LightGbm;
 
-namespace DiffII.MLNet.Classification;
+namespace DiffII.Experiments.Classification;
 
 /// <summary>The columns a trainer reads: a key label, a Single feature vector, and an optional example weight.</summary>
 public sealed record TrainerColumns(string Label, string Features, string? Weight);
 
 /// <summary>
-/// How a trainer is fed the replacement schedule (<see cref="Data.ReplacementMixingDataView"/>: each pass over the
+/// How a trainer is fed the replacement schedule (<see cref="DiffII.MLNet.Data.ReplacementMixingDataView"/>: each pass over the
 /// data replaces each original, with probability p, by a synthetic image of its class). Which one fits depends on how
 /// the trainer reads its data, measured by counting cursors during <c>Fit</c> (see <see cref="ClassifierTrainer"/>).
 /// </summary>

@@ -3,7 +3,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 
-namespace DiffII.MLNet.Classification;
+namespace DiffII.Experiments.Classification;
 
 /// <summary>How to featurise an image column with the pretrained ResNet18 that ships in a NuGet package (no download).</summary>
 public sealed record ImageFeaturizerOptions

@@ -3,7 +3,7 @@ using System.Text;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace DiffII.MLNet.Classification;
+namespace DiffII.Experiments.Classification;
 
 /// <summary>
 /// One class's share of a test set: how many examples it has (<see cref="Support"/>), how many of them were predicted

@@ -2,7 +2,7 @@ using DiffII.MLNet.Data;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace DiffII.MLNet.Classification;
+namespace DiffII.Experiments.Classification;
 
 /// <summary>
 /// Passes 0 .. n-1 of a <see cref="ReplacementMixingDataView"/>'s schedule one after another, read from the mixing

@@ -1,9 +1,9 @@
 using System.Security.Cryptography;
-using DiffII.MLNet.Classification;
+using DiffII.Experiments.Classification;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
-namespace DiffII.TinyWorld.Experiment;
+namespace DiffII.Experiments.Tiny;
 
 /// <summary>
 /// ResNet18 features of image files, computed once per image content and kept on disk. The experiment featurises

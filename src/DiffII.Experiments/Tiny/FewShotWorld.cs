@@ -1,8 +1,9 @@
 using DiffII.Imaging;
 using DiffII.Storage;
+using DiffII.TinyWorld;
 using static TorchSharp.torch;
 
-namespace DiffII.TinyWorld.Experiment;
+namespace DiffII.Experiments.Tiny;
 
 /// <summary>One rendered picture of the experiment, written as a PNG: its class, the Fashion-MNIST item and the scene.</summary>
 public sealed record WorldImage(string Path, string ClassName, int ItemIndex, Scene Scene);

@@ -4,13 +4,14 @@ using DiffII.Augmentation;
 using DiffII.Concepts;
 using DiffII.Diffusion.Pipelines;
 using DiffII.Inversion;
-using DiffII.MLNet.Classification;
+using DiffII.Experiments.Classification;
 using DiffII.Storage;
+using DiffII.TinyWorld;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using static TorchSharp.torch;
 
-namespace DiffII.TinyWorld.Experiment;
+namespace DiffII.Experiments.Tiny;
 
 /// <summary>Progress of the experiment: a stage ("learn k5 seed1", "generate k5 seed1 diff-ii", ...), how far, the loss where there is one.</summary>
 public sealed record ExperimentProgress(string Stage, int Done, int Total, double? Loss = null);

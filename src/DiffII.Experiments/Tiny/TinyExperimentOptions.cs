@@ -1,9 +1,10 @@
 using DiffII.Augmentation;
 using DiffII.Inversion;
-using DiffII.MLNet.Classification;
+using DiffII.Experiments.Classification;
+using DiffII.TinyWorld;
 using static TorchSharp.torch;
 
-namespace DiffII.TinyWorld.Experiment;
+namespace DiffII.Experiments.Tiny;
 
 /// <summary>
 /// One arm of the experiment: no augmentation (<see cref="Strategy"/> null), or a strategy (Diff-II, an ablation, a

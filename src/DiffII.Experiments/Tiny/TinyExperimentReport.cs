@@ -10,7 +10,7 @@ using DiffII.Reporting;
 using DiffII.Storage;
 using static TorchSharp.torch;
 
-namespace DiffII.TinyWorld.Experiment;
+namespace DiffII.Experiments.Tiny;
 
 /// <summary>One line of the summary: a method at a shot count, for one trainer, over the seeds.</summary>
 public sealed record SummaryRow(string Trainer, int Shots, string Method, double SplitRatio, int Seeds,

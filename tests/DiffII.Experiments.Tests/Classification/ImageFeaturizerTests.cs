@@ -1,4 +1,4 @@
-using DiffII.MLNet.Classification;
+using DiffII.Experiments.Classification;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 

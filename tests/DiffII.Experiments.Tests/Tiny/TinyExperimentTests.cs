@@ -1,6 +1,6 @@
 using System.Text.Json;
 using DiffII.Augmentation;
-using DiffII.TinyWorld.Experiment;
+using DiffII.Experiments.Tiny;
 
 namespace DiffII.TinyWorld.Tests.Experiment;
 
