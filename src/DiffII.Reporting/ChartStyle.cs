@@ -7,7 +7,6 @@ public sealed record ChartStyle
 {
     public static ChartStyle Default { get; } = new();
 
-    public FontOptions Font { get; init; } = FontOptions.Default;
     public SKColor Background { get; init; } = SKColors.White;
     public SKColor TextColor { get; init; } = new(0x22, 0x22, 0x22);
     public SKColor MutedTextColor { get; init; } = new(0x66, 0x66, 0x66);
@@ -51,6 +50,5 @@ public sealed record ChartStyle
         foreach (var (name, value) in new[] { (nameof(TitleSize), TitleSize), (nameof(AxisTitleSize), AxisTitleSize), (nameof(LabelSize), LabelSize), (nameof(TickLabelSize), TickLabelSize), (nameof(NoteSize), NoteSize) })
             if (!(value > 0) || float.IsInfinity(value)) throw new ArgumentException($"The chart style's {name} must be a positive number; got {value}.");
         if (!(Margin >= 0) || float.IsInfinity(Margin)) throw new ArgumentException($"The chart style's {nameof(Margin)} must be a non-negative number; got {Margin}.");
-        ArgumentNullException.ThrowIfNull(Font);
     }
 }

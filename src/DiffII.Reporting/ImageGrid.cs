@@ -29,7 +29,6 @@ public sealed record ImageGridOptions
     public float TitleSize { get; init; } = 16;
     /// <summary>Row labels wider than this are wrapped.</summary>
     public int MaxRowLabelWidth { get; init; } = 180;
-    public FontOptions Font { get; init; } = FontOptions.Default;
 }
 
 /// <summary>
@@ -124,7 +123,6 @@ public static class ImageGrid
             throw new ArgumentException($"The grid has {columns} columns but {cl.Count} column labels.", nameof(o.ColumnLabels));
         if (o.RowLabels?.Any(l => l is null) == true || o.ColumnLabels?.Any(l => l is null) == true)
             throw new ArgumentException("A row or column label is null; use \"\" for no label.");
-        ArgumentNullException.ThrowIfNull(o.Font);
     }
 
     static (int Width, int Height) CellSize(List<SKBitmap> images, ImageGridOptions o)
@@ -143,8 +141,7 @@ public static class ImageGrid
         var (cellW, cellH) = CellSize(images, o);
         int pad = o.Padding;
 
-        using var text = TextRenderer.Create(o.Font);
-        float lh = text.LineHeight(o.LabelSize);
+        float lh = ReportText.LineHeight(o.LabelSize);
 
         // Column labels: wrapped to the cell width, shrunk when a single word does not fit.
         var columnLines = new List<IReadOnlyList<string>>();
@@ -153,32 +150,32 @@ public static class ImageGrid
         {
             while (true)
             {
-                columnLines = colLabels.Select(l => text.Wrap(l, columnSize, cellW)).ToList();
-                bool fits = columnLines.All(ls => ls.All(l => text.MeasureWidth(l, columnSize) <= cellW));
+                columnLines = colLabels.Select(l => ReportText.Wrap(l, columnSize, cellW)).ToList();
+                bool fits = columnLines.All(ls => ls.All(l => ReportText.MeasureWidth(l, columnSize) <= cellW));
                 if (fits || columnSize <= 8) break;
                 columnSize -= 1;
             }
-            columnLines = columnLines.Select(ls => (IReadOnlyList<string>)ls.Select(l => text.Truncate(l, columnSize, cellW)).ToList()).ToList();
+            columnLines = columnLines.Select(ls => (IReadOnlyList<string>)ls.Select(l => ReportText.Truncate(l, columnSize, cellW)).ToList()).ToList();
         }
-        float columnLineHeight = text.LineHeight(columnSize);
+        float columnLineHeight = ReportText.LineHeight(columnSize);
         int columnLabelHeight = columnLines.Count == 0 ? 0 : (int)Math.Ceiling(columnLines.Max(ls => ls.Count) * columnLineHeight) + pad;
 
         var rowLines = new List<IReadOnlyList<string>>();
         int rowLabelWidth = 0;
         if (o.RowLabels is { } rowLabels)
         {
-            rowLines = rowLabels.Select(l => (IReadOnlyList<string>)text.Wrap(l, o.LabelSize, o.MaxRowLabelWidth)
-                .Select(x => text.Truncate(x, o.LabelSize, o.MaxRowLabelWidth)).ToList()).ToList();
-            rowLabelWidth = (int)Math.Ceiling(rowLines.SelectMany(ls => ls).Select(l => text.MeasureWidth(l, o.LabelSize)).DefaultIfEmpty(0).Max());
+            rowLines = rowLabels.Select(l => (IReadOnlyList<string>)ReportText.Wrap(l, o.LabelSize, o.MaxRowLabelWidth)
+                .Select(x => ReportText.Truncate(x, o.LabelSize, o.MaxRowLabelWidth)).ToList()).ToList();
+            rowLabelWidth = (int)Math.Ceiling(rowLines.SelectMany(ls => ls).Select(l => ReportText.MeasureWidth(l, o.LabelSize)).DefaultIfEmpty(0).Max());
             if (rowLabelWidth > 0) rowLabelWidth += pad + 2;
         }
 
-        var titleLines = string.IsNullOrWhiteSpace(o.Title) ? [] : text.Wrap(o.Title, o.TitleSize, Math.Max(cellW * columns, 200));
-        int titleHeight = titleLines.Count == 0 ? 0 : (int)Math.Ceiling(titleLines.Count * text.LineHeight(o.TitleSize)) + pad;
+        var titleLines = string.IsNullOrWhiteSpace(o.Title) ? [] : ReportText.Wrap(o.Title, o.TitleSize, Math.Max(cellW * columns, 200));
+        int titleHeight = titleLines.Count == 0 ? 0 : (int)Math.Ceiling(titleLines.Count * ReportText.LineHeight(o.TitleSize)) + pad;
 
         long gridW = (long)columns * cellW + (long)(columns - 1) * pad, gridH = (long)rows.Count * cellH + (long)(rows.Count - 1) * pad;
         long width = pad + rowLabelWidth + gridW + pad;
-        long titleWidth = titleLines.Count == 0 ? 0 : (long)Math.Ceiling(titleLines.Max(l => text.MeasureWidth(l, o.TitleSize))) + 2 * pad;
+        long titleWidth = titleLines.Count == 0 ? 0 : (long)Math.Ceiling(titleLines.Max(l => ReportText.MeasureWidth(l, o.TitleSize))) + 2 * pad;
         width = Math.Max(width, titleWidth);
         long height = pad + titleHeight + columnLabelHeight + gridH + pad;
         if (width > MaxSide || height > MaxSide)
@@ -191,18 +188,19 @@ public static class ImageGrid
         int gridLeft = pad + rowLabelWidth + (int)((width - (pad + rowLabelWidth + gridW + pad)) / 2);
         int gridTop = pad + titleHeight + (o.ColumnLabelsBelow ? 0 : columnLabelHeight);
 
-        float titleLh = text.LineHeight(o.TitleSize);
+        float titleLh = ReportText.LineHeight(o.TitleSize);
         for (int i = 0; i < titleLines.Count; i++)
         {
             // Centred over the images, moved inwards where that would cut it off.
-            float half = text.MeasureWidth(titleLines[i], o.TitleSize) / 2;
+            float half = ReportText.MeasureWidth(titleLines[i], o.TitleSize) / 2;
             float centre = Math.Clamp(gridLeft + gridW / 2f, pad + half, Math.Max(pad + half, width - pad - half));
-            text.Draw(canvas, titleLines[i], centre, pad + i * titleLh, o.TitleSize, o.TextColor, TextAlign.Center);
+            ReportText.Draw(canvas, titleLines[i], centre, pad + i * titleLh, o.TitleSize, o.TextColor, TextAlign.Center);
         }
 
         using var missing = new SKPaint { Color = o.MissingCellColor, Style = SKPaintStyle.Fill, IsAntialias = false };
-        using var nearest = new SKPaint { FilterQuality = SKFilterQuality.None, IsAntialias = false };
-        using var smooth = new SKPaint { FilterQuality = SKFilterQuality.High, IsAntialias = false };
+        using var cellPaint = new SKPaint { IsAntialias = false };
+        var nearest = new SKSamplingOptions(SKFilterMode.Nearest);
+        var smooth = new SKSamplingOptions(SKCubicResampler.Mitchell); // what SKFilterQuality.High meant
         for (int r = 0; r < rows.Count; r++)
         {
             int y = gridTop + r * (cellH + pad);
@@ -217,14 +215,15 @@ public static class ImageGrid
                 double fit = Math.Min((double)cellW / image.Width, (double)cellH / image.Height);
                 int w = Math.Max(1, (int)Math.Round(image.Width * fit)), h = Math.Max(1, (int)Math.Round(image.Height * fit));
                 var dest = SKRect.Create(x + (cellW - w) / 2, y + (cellH - h) / 2, w, h);
-                canvas.DrawBitmap(image, dest, fit >= 1 ? nearest : smooth);
+                using var cell = SKImage.FromBitmap(image);
+                canvas.DrawImage(cell, dest, fit >= 1 ? nearest : smooth, cellPaint);
             }
             if (rowLines.Count > 0)
             {
                 var lines = rowLines[r];
                 float blockTop = y + (cellH - lines.Count * lh) / 2;
                 for (int i = 0; i < lines.Count; i++)
-                    text.Draw(canvas, lines[i], gridLeft - pad - 2, blockTop + i * lh, o.LabelSize, o.TextColor, TextAlign.Right);
+                    ReportText.Draw(canvas, lines[i], gridLeft - pad - 2, blockTop + i * lh, o.LabelSize, o.TextColor, TextAlign.Right);
             }
         }
 
@@ -239,7 +238,7 @@ public static class ImageGrid
                 float top = o.ColumnLabelsBelow ? labelsTop : labelsTop + blockHeight - lines.Count * columnLineHeight;
                 float cx = gridLeft + c * (cellW + pad) + cellW / 2f;
                 for (int i = 0; i < lines.Count; i++)
-                    text.Draw(canvas, lines[i], cx, top + i * columnLineHeight, columnSize, o.TextColor, TextAlign.Center);
+                    ReportText.Draw(canvas, lines[i], cx, top + i * columnLineHeight, columnSize, o.TextColor, TextAlign.Center);
             }
         }
 

@@ -53,7 +53,7 @@ public class ImageGridTests
     {
         using var a = Distinct(0);
         using var b = Distinct(1);
-        var options = new ImageGridOptions { Scale = 2, ColumnLabels = ["a", "b"], Font = FontOptions.BuiltIn };
+        var options = new ImageGridOptions { Scale = 2, ColumnLabels = ["a", "b"] };
         Assert.Equal(ImageGrid.RenderPng([[a, b]], options), ImageGrid.RenderPng([[Png(a), Png(b)]], options));
         var e = Assert.Throws<DiffII.Imaging.ImageDecodeException>(() => ImageGrid.RenderPng([[Png(a), new byte[] { 1, 2, 3 }]], options));
         Assert.Contains("row 0, column 1", e.Message);
@@ -64,7 +64,7 @@ public class ImageGridTests
     {
         using var a = Distinct(0);
         using var b = Distinct(1);
-        var options = new ImageGridOptions { Scale = 3, Padding = 4, RowLabels = ["golden retriever"], ColumnLabels = ["Original", "Diff-II"], Font = FontOptions.BuiltIn };
+        var options = new ImageGridOptions { Scale = 3, Padding = 4, RowLabels = ["golden retriever"], ColumnLabels = ["Original", "Diff-II"] };
         using var grid = Pixels.Decode(ImageGrid.RenderPng([[a, b]], options));
         var first = Pixels.Bounds(grid, a.GetPixel(0, 0))!.Value;
         Assert.Equal(3, first.Width);
@@ -91,7 +91,7 @@ public class ImageGridTests
         var images = Enumerable.Range(0, 3).Select(i => Distinct(i)).ToArray();
         try
         {
-            var png = ImageGrid.InterpolationStripPng(images, ["φ=0.0", "φ=0.5", "φ=1.0"], new ImageGridOptions { Scale = 4, Font = FontOptions.BuiltIn });
+            var png = ImageGrid.InterpolationStripPng(images, ["φ=0.0", "φ=0.5", "φ=1.0"], new ImageGridOptions { Scale = 4 });
             using var strip = Pixels.Decode(png);
             var first = Pixels.Bounds(strip, images[0].GetPixel(0, 0))!.Value;
             Assert.Equal(4, first.Top);

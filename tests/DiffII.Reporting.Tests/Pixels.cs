@@ -33,6 +33,16 @@ static class Pixels
         return n;
     }
 
+    /// <summary>Pixels darker than mid-grey in every channel (black strokes, anti-aliased or not).</summary>
+    public static int Dark(SKBitmap bitmap, SKRectI region)
+    {
+        int n = 0;
+        for (int y = Math.Max(0, region.Top); y < Math.Min(bitmap.Height, region.Bottom); y++)
+            for (int x = Math.Max(0, region.Left); x < Math.Min(bitmap.Width, region.Right); x++)
+                if (bitmap.GetPixel(x, y) is { Red: < 110, Green: < 110, Blue: < 110 }) n++;
+        return n;
+    }
+
     public static bool Same(SKColor a, SKColor b) => a.Red == b.Red && a.Green == b.Green && a.Blue == b.Blue && a.Alpha == b.Alpha;
 
     /// <summary>Bounding box of the pixels of one exact colour, or null when there are none.</summary>

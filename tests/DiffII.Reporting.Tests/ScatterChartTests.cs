@@ -6,7 +6,7 @@ namespace DiffII.Tests.Reporting;
 public class ScatterChartTests
 {
     static readonly SKColor Red = new(0xE0, 0x10, 0x10), Blue = new(0x10, 0x10, 0xE0);
-    static readonly ChartStyle Style = ChartStyle.Default with { Palette = [Red, Blue], Font = FontOptions.BuiltIn };
+    static readonly ChartStyle Style = ChartStyle.Default with { Palette = [Red, Blue] };
 
     static SKPointI Centroid(SKBitmap bitmap, SKColor color, SKRectI region)
     {
@@ -29,8 +29,8 @@ public class ScatterChartTests
         using var bitmap = Pixels.Decode(png);
         Assert.Equal((500, 400), (bitmap.Width, bitmap.Height));
         Assert.Equal(png, chart.RenderPng(500, 400));
-        // Below the legend (top 60 rows) the only red/blue pixels are the markers.
-        var plot = new SKRectI(0, 60, 500, 400);
+        // Below the title and legend (top 90 rows) the only red/blue pixels are the markers and their labels.
+        var plot = new SKRectI(0, 90, 500, 400);
         var low = Centroid(bitmap, Red, plot);
         var high = Centroid(bitmap, Blue, plot);
         Assert.True(high.X - low.X > 250, $"{low} {high}");
