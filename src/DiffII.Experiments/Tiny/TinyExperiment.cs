@@ -51,7 +51,7 @@ public sealed record ReferenceResult(int ImagesPerClass, IReadOnlyList<AccuracyR
 /// images, featurises everything with ResNet18, trains every classifier on the originals with the replacement
 /// schedule, and tests it in the training context and in shifted contexts. Every step is cached in the work folder.
 /// </summary>
-public sealed class TinyExperiment(TinyExperimentOptions options)
+public sealed partial class TinyExperiment(TinyExperimentOptions options)
 {
     readonly string _work = Path.GetFullPath(options.WorkFolder);
     readonly Device _device = DiffII.Diffusion.Runtime.TorchRuntime.ParseDevice(options.Device);
@@ -356,50 +356,6 @@ public sealed class TinyExperiment(TinyExperimentOptions options)
             var schema = SchemaDefinition.Create(typeof(FeatureRow));
             schema[nameof(Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, ImageFeaturizer.FeatureCount);
             return schema;
-        }
-    }
-
-    /// <summary>L-BFGS on plenty of real pictures in every context: the judge of whether a synthetic image shows its class.</summary>
-    internal sealed class ReferenceClassifier
-    {
-        readonly MLContext _ml = new(seed: 1);
-        readonly ITransformer _model;
-        public ReferenceResult Result { get; }
-
-        ReferenceClassifier(ITransformer model, ReferenceResult result) { _model = model; Result = result; }
-
-        public static ReferenceClassifier Train(IReadOnlyList<string> labels, IReadOnlyList<float[]> features,
-            Dictionary<string, IReadOnlyList<WorldImage>> testSets, Dictionary<string, IReadOnlyList<float[]>> testFeatures)
-        {
-            var ml = new MLContext(seed: 1);
-            var data = ml.Data.LoadFromEnumerable(labels.Select((l, i) => new FeatureRow { Label = l, Features = features[i] }).ToList(), FeatureRow.Schema(ml));
-            var trainer = ClassifierTrainer.LbfgsMaximumEntropy();
-            var pipeline = ml.Transforms.Conversion.MapValueToKey("LabelKey", nameof(FeatureRow.Label))
-                .Append(trainer.Create(ml, new TrainerColumns("LabelKey", nameof(FeatureRow.Features), null)))
-                .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedLabel"));
-            var model = pipeline.Fit(ml.Data.Cache(data));
-            var accuracy = new List<AccuracyResult>();
-            foreach (var (name, images) in testSets)
-            {
-                var test = ml.Data.LoadFromEnumerable(images.Select((im, i) => new FeatureRow { Label = im.ClassName, Features = testFeatures[name][i] }).ToList(), FeatureRow.Schema(ml));
-                var metrics = ml.MulticlassClassification.Evaluate(model.Transform(test), "LabelKey");
-                accuracy.Add(new AccuracyResult("lbfgs", name, metrics.MicroAccuracy, metrics.MacroAccuracy));
-            }
-            return new ReferenceClassifier(model, new ReferenceResult(labels.Count / FewShotWorld.Classes.Count, accuracy));
-        }
-
-        /// <summary>The share of <paramref name="features"/> predicted as <paramref name="intended"/>.</summary>
-        public double Agreement(IReadOnlyList<string> intended, IReadOnlyList<float[]> features)
-        {
-            var data = _ml.Data.LoadFromEnumerable(intended.Select((l, i) => new FeatureRow { Label = l, Features = features[i] }).ToList(), FeatureRow.Schema(_ml));
-            var predicted = _ml.Data.CreateEnumerable<Prediction>(_model.Transform(data), reuseRowObject: false).ToList();
-            int agree = predicted.Where((p, i) => p.PredictedLabel == intended[i]).Count();
-            return (double)agree / intended.Count;
-        }
-
-        sealed class Prediction
-        {
-            public string PredictedLabel { get; set; } = "";
         }
     }
 }
