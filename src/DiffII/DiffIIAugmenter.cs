@@ -75,9 +75,7 @@ public sealed class DiffIIAugmenter : IDisposable
 {
     readonly StableDiffusion _sd;
     readonly AugmentationOptions _options;
-    readonly string _work;
-    readonly WorkFolderLock _lock;
-    readonly bool _ownsLock;
+    readonly WorkFolder _work;
     List<ClassImages>? _classes;
     Dictionary<string, LabeledImage>? _images;
     LearnedConcepts? _concepts;
@@ -91,21 +89,17 @@ public sealed class DiffIIAugmenter : IDisposable
     {
         _sd = generator;
         _options = options;
-        _work = Path.GetFullPath(workFolder);
-        if (heldLock is not null && heldLock.Folder.TrimEnd(Path.DirectorySeparatorChar) != _work.TrimEnd(Path.DirectorySeparatorChar))
-            throw new ArgumentException($"The lock given is for {heldLock.Folder}, not for the work folder {_work}.", nameof(heldLock));
-        _lock = heldLock ?? WorkFolderLock.Acquire(_work);
-        _ownsLock = heldLock is null;
+        _work = new WorkFolder(workFolder, heldLock);
         Resolution = options.Resolution ?? generator.ImageSize;
     }
 
     public int Resolution { get; }
-    public string WorkFolder => _work;
+    public string WorkFolder => _work.Root;
     public IReadOnlyList<ClassImages> Classes => _classes ?? throw new InvalidOperationException("Call Fit first.");
     public LearnedConcepts? Concepts => _concepts;
     public InversionPool? Pool => _pool;
     public IReadOnlyList<GenerationFailure> Failures => _failures;
-    public string ManifestPath => Path.Combine(_work, "manifest.jsonl");
+    public string ManifestPath => _work.ManifestPath;
 
     /// <summary>
     /// Steps 1 and 2a: learns (or loads) the concepts and builds the inversion pools the strategy needs. Work already
@@ -151,22 +145,26 @@ public sealed class DiffIIAugmenter : IDisposable
         _images = images.ToDictionary(i => i.Id);
         _classes = images.GroupBy(i => i.Label).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new ClassImages(g.Key, g.Select(i => i.Id).Order(StringComparer.Ordinal).ToList())).ToList();
-        // Decode every image once up front, so a broken file is named before hours of work rather than in the middle
-        // of them (strategies without concept learning would otherwise meet it only when its batch is generated).
+        // Read and decode every image once, up front: a broken file is named before hours of work rather than in the
+        // middle of them, the same bytes give the fingerprint, and steps 1 and 2a reuse the decoded pixels.
+        bool keepPixels = _options.Strategy.NeedsTokens() || _options.Strategy.NeedsInversions();
+        var hashes = new List<(string Id, string Label, byte[] ContentHash)>(images.Count);
         foreach (var image in images)
         {
-            using var bitmap = ImageCodec.Decode(ReadImageBytes(image), image.Id, Resolution);
+            byte[] bytes = ReadImageBytes(image);
+            hashes.Add((image.Id, image.Label, SHA256.HashData(bytes)));
+            using var bitmap = ImageCodec.Decode(bytes, image.Id, Resolution);
+            if (keepPixels && !_decoded.ContainsKey(image.Id)) _decoded[image.Id] = ImageCodec.ToTensor(bitmap, Resolution);
         }
-        CheckFingerprint(images);
-        AtomicFile.CleanUp(_work);
+        _work.CheckRun(Storage.WorkFolder.ImagesKey(hashes), Storage.WorkFolder.ModelKey(_sd.Source, _sd.Unet.Config.ToJson()));
+        _work.CleanUp();
     }
 
     void EnsureConcepts(IProgress<AugmentationProgress>? progress, Stopwatch clock, CancellationToken cancellationToken)
     {
         if (!_options.Strategy.NeedsTokens() || _concepts is not null) return;
-        string key = ConceptsKey;
-        CheckStage("concepts", _fingerprint!.Concepts, key, f => f with { Concepts = key });
-        string conceptsFolder = Path.Combine(_work, "concepts");
+        _work.CheckConcepts(Storage.WorkFolder.ConceptsKey(_options, Resolution));
+        string conceptsFolder = _work.ConceptsFolder;
         if (_options.PretrainedConceptsFolder is not null)
             _concepts = LearnedConcepts.Load(_options.PretrainedConceptsFolder);
         else if (LearnedConcepts.Exists(conceptsFolder))
@@ -176,7 +174,7 @@ public sealed class DiffIIAugmenter : IDisposable
             var byClass = _classes!.Select(c => (IReadOnlyList<Tensor>)c.ImageIds.Select(Image).ToList()).ToList();
             var conceptProgress = progress is null ? null : new SyncProgress<ConceptProgress>(p =>
                 progress.Report(new AugmentationProgress("learn", p.Step, p.TotalSteps, p.Loss, clock.Elapsed)));
-            _concepts = ConceptLearner.Learn(_sd, _classes!.Select(c => c.Name).ToList(), byClass, _options.ConceptOptions, _work, conceptProgress, cancellationToken);
+            _concepts = ConceptLearner.Learn(_sd, _classes!.Select(c => c.Name).ToList(), byClass, _options.ConceptOptions, _work.Root, conceptProgress, cancellationToken);
             _concepts.Save(conceptsFolder);
             // Training left the LoRA attached as live adapters; the generation path merges it instead.
             foreach (var (_, attention) in _sd.Unet.Attentions()) attention.Adapters = null;
@@ -189,13 +187,12 @@ public sealed class DiffIIAugmenter : IDisposable
     void EnsurePool(IProgress<AugmentationProgress>? progress, Stopwatch clock, CancellationToken cancellationToken)
     {
         if (!_options.Strategy.NeedsInversions() || _pool is not null) return;
-        string key = InversionKey;
-        CheckStage("inversions", _fingerprint!.Inversion, key, f => f with { Inversion = key });
+        _work.CheckInversions(Storage.WorkFolder.InversionKey(_options, Resolution));
         var inputs = _classes!.SelectMany((c, ci) => c.ImageIds.Select(id => new InversionInput(id, ci, Image(id)))).ToList();
         var prompts = Enumerable.Range(0, _classes!.Count).Select(c => _concepts!.Prompt(c)).ToList();
         var poolProgress = progress is null ? null : new SyncProgress<InversionProgress>(p =>
             progress.Report(new AugmentationProgress("invert", p.InversionsDone, p.InversionCount, null, clock.Elapsed)));
-        _pool = InversionPool.Build(_sd, prompts, inputs, _options.Inversion, Path.Combine(_work, "inversions"), poolProgress, cancellationToken);
+        _pool = InversionPool.Build(_sd, prompts, inputs, _options.Inversion, _work.InversionsFolder, poolProgress, cancellationToken);
     }
 
     /// <summary>The plan of every synthetic image of this run (available after <see cref="Fit"/>).</summary>
@@ -232,7 +229,7 @@ public sealed class DiffIIAugmenter : IDisposable
                     continue;
                 }
                 var entry = Entry(sample);
-                string path = Path.Combine(_work, entry.File);
+                string path = Path.Combine(_work.Root, entry.File);
                 try
                 {
                     AtomicFile.WriteAllBytes(path, ImageCodec.ToPng(image));
@@ -250,7 +247,7 @@ public sealed class DiffIIAugmenter : IDisposable
         }
         var byId = manifest.Entries.ToDictionary(e => e.Id);
         return plan.Where(p => byId.ContainsKey(p.Id)).Select(p => byId[p.Id])
-            .Select(e => new SyntheticImage(e.Id, Path.Combine(_work, e.File), e.ClassName, e.Labels, e)).ToList();
+            .Select(e => new SyntheticImage(e.Id, Path.Combine(_work.Root, e.File), e.ClassName, e.Labels, e)).ToList();
     }
 
     /// <summary>Fit, then Generate.</summary>
@@ -310,7 +307,7 @@ public sealed class DiffIIAugmenter : IDisposable
     ManifestEntry Entry(PlannedSample p) => new()
     {
         Id = p.Id,
-        File = Path.Combine("synthetic", SafeFolderName(p.ClassIndex, Classes[p.ClassIndex].Name), p.Id + ".png").Replace('\\', '/'),
+        File = Storage.WorkFolder.SyntheticFile(p.ClassIndex, Classes[p.ClassIndex].Name, p.Id),
         ClassName = Classes[p.ClassIndex].Name,
         ClassIndex = p.ClassIndex,
         Labels = p.Labels.Select(l => new ManifestLabel(Classes[l.ClassIndex].Name, l.Weight)).ToList(),
@@ -328,12 +325,7 @@ public sealed class DiffIIAugmenter : IDisposable
     };
 
     /// <summary>A file-system-safe, collision-free folder name: the class index plus the name's safe characters.</summary>
-    internal static string SafeFolderName(int classIndex, string name)
-    {
-        var safe = new string(name.Select(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' ? ch : '_').ToArray());
-        if (safe.Length > 60) safe = safe[..60];
-        return $"{classIndex:D4}-{safe}";
-    }
+    internal static string SafeFolderName(int classIndex, string name) => Storage.WorkFolder.SafeFolderName(classIndex, name);
 
     Tensor Decode(LabeledImage image)
     {
@@ -348,60 +340,11 @@ public sealed class DiffIIAugmenter : IDisposable
         { throw new ImageDecodeException(image.Id, $"cannot be read ({e.Message}).", e); }
     }
 
-    /// <summary>
-    /// What the work folder's cached results were made from, stage by stage: the images and the model, then the
-    /// concept options, then the inversion options. A stage's cache is reused only under the same inputs.
-    /// </summary>
-    sealed record Fingerprint(string Images, string Model, string? Concepts = null, string? Inversion = null);
-
-    Fingerprint? _fingerprint;
-    string FingerprintPath => Path.Combine(_work, "fit.json");
-
-    string ConceptsKey => JsonSerializer.Serialize(new { _options.Metaclass, Concepts = _options.ConceptOptions, Resolution, _options.PretrainedConceptsFolder });
-    string InversionKey => JsonSerializer.Serialize(new { Concepts = ConceptsKey, _options.Inversion });
-
-    void CheckFingerprint(IReadOnlyList<LabeledImage> images)
-    {
-        var hash = SHA256.Create();
-        foreach (var image in images.OrderBy(i => i.Id, StringComparer.Ordinal))
-        {
-            var name = Encoding.UTF8.GetBytes(image.Id + "\n" + image.Label + "\n");
-            hash.TransformBlock(name, 0, name.Length, null, 0);
-            var content = SHA256.HashData(image.ReadBytes());
-            hash.TransformBlock(content, 0, content.Length, null, 0);
-        }
-        hash.TransformFinalBlock([], 0, 0);
-        string imagesKey = Convert.ToHexString(hash.Hash!);
-        string modelKey = _sd.Source + "|" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(_sd.Unet.Config.ToJson())));
-        var previous = File.Exists(FingerprintPath) ? JsonSerializer.Deserialize<Fingerprint>(File.ReadAllText(FingerprintPath)) : null;
-        if (previous is not null && (previous.Images != imagesKey || previous.Model != modelKey))
-        {
-            string what = previous.Images != imagesKey ? "different images" : "a different model";
-            throw new InvalidOperationException($"The work folder {_work} holds a run made with {what}. Use a new work folder (or delete this one) to start over.");
-        }
-        _fingerprint = previous ?? new Fingerprint(imagesKey, modelKey);
-        SaveFingerprint();
-    }
-
-    /// <summary>Refuses a stage's cache made under other options; otherwise records this stage's options.</summary>
-    void CheckStage(string stage, string? recorded, string current, Func<Fingerprint, Fingerprint> record)
-    {
-        if (recorded is not null && recorded != current)
-            throw new InvalidOperationException($"The work folder {_work} holds {stage} made with different options. Use a new work folder (or delete this one) to start over.");
-        _fingerprint = record(_fingerprint!);
-        SaveFingerprint();
-    }
-
-    void SaveFingerprint()
-    {
-        Directory.CreateDirectory(_work);
-        AtomicFile.WriteAllText(FingerprintPath, JsonSerializer.Serialize(_fingerprint));
-    }
-
     public void Dispose()
     {
         _appliedLora?.Dispose();
-        if (_ownsLock) _lock.Dispose();
+        ReleaseDecoded();
+        _work.Dispose();
     }
 
     sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
