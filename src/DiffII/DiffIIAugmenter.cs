@@ -15,56 +15,6 @@ using static TorchSharp.torch;
 
 namespace DiffII;
 
-/// <summary>A training image: a unique id, its class label, and how to read its encoded bytes.</summary>
-public sealed record LabeledImage(string Id, string Label, Func<byte[]> ReadBytes)
-{
-    public static LabeledImage FromFile(string path, string label, string? id = null) => new(id ?? path, label, () => File.ReadAllBytes(path));
-}
-
-/// <summary>Sampler settings of the generation step.</summary>
-public sealed record GenerationOptions
-{
-    /// <summary>DDIM steps (the paper: 25).</summary>
-    public int Steps { get; init; } = 25;
-    /// <summary>Classifier-free guidance scale (the paper: 7.5).</summary>
-    public double GuidanceScale { get; init; } = 7.5;
-    /// <summary>Samples per U-Net call (each doubled for CFG).</summary>
-    public int BatchSize { get; init; } = 8;
-}
-
-/// <summary>Everything a Diff-II run (or a baseline run) needs besides the model and the images.</summary>
-public sealed record AugmentationOptions
-{
-    public required string Metaclass { get; init; }
-    public Strategy Strategy { get; init; } = Strategy.DiffII;
-    public SampleBudget Budget { get; init; } = new SampleBudget.Expansion(5);
-    public double SplitRatio { get; init; } = 0.3;
-    public IReadOnlyList<string> Suffixes { get; init; } = [];
-    public ConceptOptions? Concepts { get; init; }
-    public InversionOptions Inversion { get; init; } = new();
-    public GenerationOptions Generation { get; init; } = new();
-    /// <summary>Pixel size images are resized and centre-cropped to; the model's native size by default.</summary>
-    public int? Resolution { get; init; }
-    public long Seed { get; init; }
-    /// <summary>Concepts trained elsewhere (a folder with learned_embeds + LoRA + concepts.json) instead of learning them.</summary>
-    public string? PretrainedConceptsFolder { get; init; }
-
-    internal ConceptOptions ConceptOptions => (Concepts ?? new ConceptOptions { Metaclass = Metaclass }) with
-    {
-        Metaclass = Metaclass,
-        TrainLora = Strategy.NeedsLora() && (Concepts?.TrainLora ?? true),
-        Seed = Concepts?.Seed ?? Seed,
-    };
-}
-
-/// <summary>One finished synthetic image and its provenance.</summary>
-public sealed record SyntheticImage(string Id, string ImagePath, string ClassName, IReadOnlyList<ManifestLabel> Labels, ManifestEntry Provenance);
-
-public sealed record AugmentationProgress(string Stage, int Done, int Total, double? Loss, TimeSpan Elapsed);
-
-/// <summary>A sample that could not be produced (e.g. its latent became NaN); it is reported, never written.</summary>
-public sealed record GenerationFailure(string SampleId, string Reason);
-
 /// <summary>
 /// The Diff-II method as one object: Fit learns the class concepts (step 1) and builds the inversion pools
 /// (step 2a); Generate interpolates inversions (step 2b) and denoises them in two stages (step 3), or runs the
@@ -208,6 +158,7 @@ public sealed class DiffIIAugmenter : IDisposable
     {
         var plan = Plan();
         var manifest = Manifest.Open(ManifestPath);
+        var generator = new SampleBatch(_sd, _options.Generation, Resolution, _pool, PromptFor, id => Decode(_images![id]));
         var clock = Stopwatch.StartNew();
         int done = plan.Count(p => manifest.Contains(p.Id));
         progress?.Report(new AugmentationProgress("generate", done, plan.Count, null, clock.Elapsed));
@@ -216,7 +167,7 @@ public sealed class DiffIIAugmenter : IDisposable
             if (batch.All(p => manifest.Contains(p.Id))) continue;
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            var latents = GenerateBatch(batch, cancellationToken);
+            var latents = generator.Denoise(batch, cancellationToken);
             var images = _sd.DecodeLatents(latents);
             for (int i = 0; i < batch.Count; i++)
             {
@@ -266,43 +217,11 @@ public sealed class DiffIIAugmenter : IDisposable
                 yield return chunk.ToList();
     }
 
-    Tensor GenerateBatch(IReadOnlyList<PlannedSample> batch, CancellationToken cancellationToken)
-    {
-        var g = _options.Generation;
-        var strategy = batch[0].Strategy;
-        var plain = batch.Select(p => PromptFor(p, null)).ToList();
-        if (strategy.IsImageEditing())
-        {
-            var clean = _sd.EncodeImages(stack(batch.Select(p => Decode(_images![p.Sources[0]])).ToArray()));
-            // Each sample's noise comes from its own seed (on the CPU), so it does not depend on the batch it lands in.
-            var noise = stack(batch.Select(p => randn(clean.shape[1..], generator: SampleGenerator(p))).ToArray());
-            var text = _sd.EncodePrompts(plain);
-            var unconditional = g.GuidanceScale != 1.0 ? _sd.EncodePrompts([""]) : null;
-            return Sampling.Img2Img(_sd, clean, batch[0].Strength!.Value, Sampling.Constant(text), unconditional, g.GuidanceScale, g.Steps,
-                cancellationToken: cancellationToken, noise: noise);
-        }
-
-        Tensor start;
-        var shape = new long[] { _sd.LatentChannels, Resolution / _sd.Vae.DownscaleFactor, Resolution / _sd.Vae.DownscaleFactor };
-        if (strategy.NeedsInversions())
-        {
-            var starts = batch.Select(p =>
-                SphericalInterpolation.Slerp(_pool![p.Sources[0]], _pool[p.Sources[1]], p.Phi!.Value, SampleGenerator(p))).ToArray();
-            start = stack(starts);
-        }
-        else start = stack(batch.Select(p => randn(shape, generator: SampleGenerator(p))).ToArray());
-
-        var suffixed = batch.Select(p => p.Suffix is null ? null : PromptFor(p, p.Suffix)).ToList();
-        return TwoStageDenoiser.Denoise(_sd, start, plain, suffixed, batch.Max(p => p.SplitRatio), g.Steps, g.GuidanceScale, cancellationToken: cancellationToken);
-    }
-
     /// <summary>The prompt of a sample: the learned prompt of its prompt class (+ suffix), or "a photo of a {class name}" for Real-Guidance.</summary>
     string PromptFor(PlannedSample p, string? suffix) =>
         p.Strategy == Strategy.RealGuidance
             ? $"a photo of a {Classes[p.PromptClassIndex].Name}"
             : _concepts!.Prompt(p.PromptClassIndex, suffix);
-
-    static Generator SampleGenerator(PlannedSample p) => new((ulong)p.Seed, CPU);
 
     ManifestEntry Entry(PlannedSample p) => new()
     {
