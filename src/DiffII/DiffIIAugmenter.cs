@@ -95,16 +95,15 @@ public sealed class DiffIIAugmenter : IDisposable
         _images = images.ToDictionary(i => i.Id);
         _classes = images.GroupBy(i => i.Label).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new ClassImages(g.Key, g.Select(i => i.Id).Order(StringComparer.Ordinal).ToList())).ToList();
-        // Read and decode every image once, up front: a broken file is named before hours of work rather than in the
-        // middle of them, the same bytes give the fingerprint, and steps 1 and 2a reuse the decoded pixels.
-        bool keepPixels = _options.Strategy.NeedsTokens() || _options.Strategy.NeedsInversions();
+        // Read and decode every image up front, so a broken file is named before hours of work rather than in the
+        // middle of them; the same bytes give the fingerprint. (Steps 1 and 2a decode again: keeping the pixels of the
+        // whole set from here made concept learning intermittently NaN in the reliability matrix; not yet understood.)
         var hashes = new List<(string Id, string Label, byte[] ContentHash)>(images.Count);
         foreach (var image in images)
         {
             byte[] bytes = ReadImageBytes(image);
             hashes.Add((image.Id, image.Label, SHA256.HashData(bytes)));
             using var bitmap = ImageCodec.Decode(bytes, image.Id, Resolution);
-            if (keepPixels && !_decoded.ContainsKey(image.Id)) _decoded[image.Id] = ImageCodec.ToTensor(bitmap, Resolution);
         }
         _work.CheckRun(Storage.WorkFolder.ImagesKey(hashes), Storage.WorkFolder.ModelKey(_sd.Source, _sd.Unet.Config.ToJson()));
         _work.CleanUp();
