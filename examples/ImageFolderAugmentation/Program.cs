@@ -9,7 +9,7 @@ using DiffII.Augmentation;
 using DiffII.Concepts;
 using DiffII.Inversion;
 using DiffII.MLNet;
-using DiffII.MLNet.Classification;
+using DiffII.Experiments.Classification;
 using DiffII.MLNet.Data;
 using DiffII.Suffixes;
 using Microsoft.ML;

@@ -5,9 +5,26 @@ using Microsoft.ML;
 
 namespace DiffII.MLNet;
 
-/// <summary><c>mlContext.Transforms.DiffIIAugment(...)</c> and <c>mlContext.Data.ReplacementMixing(...)</c>.</summary>
+/// <summary>
+/// <c>mlContext.Data.DiffIIAugment(...)</c> (the primary API: adding rows is a data operation, like <c>TakeRows</c>),
+/// <c>mlContext.Transforms.DiffIIAugment(...)</c> (the same as an estimator, for training-scoped pipelines) and
+/// <c>mlContext.Data.ReplacementMixing(...)</c>.
+/// </summary>
 public static class DiffIICatalog
 {
+    /// <summary>
+    /// Diff-II augmentation of training data: runs the method on the labelled images of <paramref name="data"/>
+    /// (learning, inversion and generation are cached in <see cref="DiffIIAugmentOptions.CacheFolder"/>) and returns
+    /// <paramref name="data"/> followed by the synthetic rows, with the IsSynthetic, weight and synthetic-group columns.
+    /// Augment training data only; test data stays as it is.
+    /// </summary>
+    public static IDataView DiffIIAugment(this DataOperationsCatalog catalog, IDataView data, DiffIIAugmentOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(data);
+        return new DiffIIAugmentEstimator(options).Fit(data).Transform(data);
+    }
+
     /// <summary>
     /// Diff-II augmentation: appends synthetic rows of every class. Append it with <see cref="Microsoft.ML.Data.TransformerScope.Training"/>
     /// (or use <see cref="DiffIIAugmentEstimator.TrainingOnly"/>) so scoring models leave it out.

@@ -15,60 +15,6 @@ using static TorchSharp.torch;
 
 namespace DiffII;
 
-/// <summary>A training image: a unique id, its class label, and how to read its encoded bytes.</summary>
-public sealed record LabeledImage(string Id, string Label, Func<byte[]> ReadBytes)
-{
-    /// <summary>An image read from <paramref name="path"/> when needed; a FIFO or device there is refused, never opened (it could block forever).</summary>
-    public static LabeledImage FromFile(string path, string label, string? id = null) => new(id ?? path, label, () =>
-        Storage.FileKind.Of(path) is var kind && kind is Storage.FileKindValue.Regular or Storage.FileKindValue.Missing
-            ? File.ReadAllBytes(path)
-            : throw new IOException($"{path} is {Storage.FileKind.Describe(kind)}, not a regular file; it is not read."));
-}
-
-/// <summary>Sampler settings of the generation step.</summary>
-public sealed record GenerationOptions
-{
-    /// <summary>DDIM steps (the paper: 25).</summary>
-    public int Steps { get; init; } = 25;
-    /// <summary>Classifier-free guidance scale (the paper: 7.5).</summary>
-    public double GuidanceScale { get; init; } = 7.5;
-    /// <summary>Samples per U-Net call (each doubled for CFG).</summary>
-    public int BatchSize { get; init; } = 8;
-}
-
-/// <summary>Everything a Diff-II run (or a baseline run) needs besides the model and the images.</summary>
-public sealed record AugmentationOptions
-{
-    public required string Metaclass { get; init; }
-    public Strategy Strategy { get; init; } = Strategy.DiffII;
-    public SampleBudget Budget { get; init; } = new SampleBudget.Expansion(5);
-    public double SplitRatio { get; init; } = 0.3;
-    public IReadOnlyList<string> Suffixes { get; init; } = [];
-    public ConceptOptions? Concepts { get; init; }
-    public InversionOptions Inversion { get; init; } = new();
-    public GenerationOptions Generation { get; init; } = new();
-    /// <summary>Pixel size images are resized and centre-cropped to; the model's native size by default.</summary>
-    public int? Resolution { get; init; }
-    public long Seed { get; init; }
-    /// <summary>Concepts trained elsewhere (a folder with learned_embeds + LoRA + concepts.json) instead of learning them.</summary>
-    public string? PretrainedConceptsFolder { get; init; }
-
-    internal ConceptOptions ConceptOptions => (Concepts ?? new ConceptOptions { Metaclass = Metaclass }) with
-    {
-        Metaclass = Metaclass,
-        TrainLora = Strategy.NeedsLora() && (Concepts?.TrainLora ?? true),
-        Seed = Concepts?.Seed ?? Seed,
-    };
-}
-
-/// <summary>One finished synthetic image and its provenance.</summary>
-public sealed record SyntheticImage(string Id, string ImagePath, string ClassName, IReadOnlyList<ManifestLabel> Labels, ManifestEntry Provenance);
-
-public sealed record AugmentationProgress(string Stage, int Done, int Total, double? Loss, TimeSpan Elapsed);
-
-/// <summary>A sample that could not be produced (e.g. its latent became NaN); it is reported, never written.</summary>
-public sealed record GenerationFailure(string SampleId, string Reason);
-
 /// <summary>
 /// The Diff-II method as one object: Fit learns the class concepts (step 1) and builds the inversion pools
 /// (step 2a); Generate interpolates inversions (step 2b) and denoises them in two stages (step 3), or runs the
@@ -79,9 +25,7 @@ public sealed class DiffIIAugmenter : IDisposable
 {
     readonly StableDiffusion _sd;
     readonly AugmentationOptions _options;
-    readonly string _work;
-    readonly WorkFolderLock _lock;
-    readonly bool _ownsLock;
+    readonly WorkFolder _work;
     List<ClassImages>? _classes;
     Dictionary<string, LabeledImage>? _images;
     LearnedConcepts? _concepts;
@@ -97,21 +41,17 @@ public sealed class DiffIIAugmenter : IDisposable
         _options = options;
         // Every option is checked before the lock (a refused run leaves nothing behind) and before any work.
         RunChecks.BeforeWork(generator, options);
-        _work = Path.GetFullPath(workFolder);
-        if (heldLock is not null && heldLock.Folder.TrimEnd(Path.DirectorySeparatorChar) != _work.TrimEnd(Path.DirectorySeparatorChar))
-            throw new ArgumentException($"The lock given is for {heldLock.Folder}, not for the work folder {_work}.", nameof(heldLock));
-        _lock = heldLock ?? WorkFolderLock.Acquire(_work);
-        _ownsLock = heldLock is null;
+        _work = new WorkFolder(workFolder, heldLock);
         Resolution = options.Resolution ?? generator.ImageSize;
     }
 
     public int Resolution { get; }
-    public string WorkFolder => _work;
+    public string WorkFolder => _work.Root;
     public IReadOnlyList<ClassImages> Classes => _classes ?? throw new InvalidOperationException("Call Fit first.");
     public LearnedConcepts? Concepts => _concepts;
     public InversionPool? Pool => _pool;
     public IReadOnlyList<GenerationFailure> Failures => _failures;
-    public string ManifestPath => Path.Combine(_work, "manifest.jsonl");
+    public string ManifestPath => _work.ManifestPath;
 
     /// <summary>
     /// Steps 1 and 2a: learns (or loads) the concepts and builds the inversion pools the strategy needs. Work already
@@ -158,22 +98,25 @@ public sealed class DiffIIAugmenter : IDisposable
         _classes = images.GroupBy(i => i.Label).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new ClassImages(g.Key, g.Select(i => i.Id).Order(StringComparer.Ordinal).ToList())).ToList();
         OptionLimits.CheckPlanSize(_options.Budget, _classes.Select(c => c.ImageIds.Count));
-        // Decode every image once up front, so a broken file is named before hours of work rather than in the middle
-        // of them (strategies without concept learning would otherwise meet it only when its batch is generated).
+        // Read and decode every image up front, so a broken file is named before hours of work rather than in the
+        // middle of them; the same bytes give the fingerprint. (Steps 1 and 2a decode again: keeping the pixels of the
+        // whole set from here made concept learning intermittently NaN in the reliability matrix; not yet understood.)
+        var hashes = new List<(string Id, string Label, byte[] ContentHash)>(images.Count);
         foreach (var image in images)
         {
-            using var bitmap = ImageCodec.Decode(ReadImageBytes(image), image.Id, Resolution);
+            byte[] bytes = ReadImageBytes(image);
+            hashes.Add((image.Id, image.Label, SHA256.HashData(bytes)));
+            using var bitmap = ImageCodec.Decode(bytes, image.Id, Resolution);
         }
-        CheckFingerprint(images);
-        AtomicFile.CleanUp(_work);
+        _work.CheckRun(Storage.WorkFolder.ImagesKey(hashes), Storage.WorkFolder.ModelKey(_sd.Source, _sd.Unet.Config.ToJson()));
+        _work.CleanUp();
     }
 
     void EnsureConcepts(IProgress<AugmentationProgress>? progress, Stopwatch clock, CancellationToken cancellationToken)
     {
         if (!_options.Strategy.NeedsTokens() || _concepts is not null) return;
-        string key = ConceptsKey;
-        CheckStage("concepts", _fingerprint!.Concepts, key, f => f with { Concepts = key });
-        string conceptsFolder = Path.Combine(_work, "concepts");
+        _work.CheckConcepts(Storage.WorkFolder.ConceptsKey(_options, Resolution));
+        string conceptsFolder = _work.ConceptsFolder;
         if (_options.PretrainedConceptsFolder is not null)
             _concepts = LearnedConcepts.Load(_options.PretrainedConceptsFolder);
         else if (LearnedConcepts.Exists(conceptsFolder))
@@ -183,7 +126,7 @@ public sealed class DiffIIAugmenter : IDisposable
             var byClass = _classes!.Select(c => (IReadOnlyList<Tensor>)c.ImageIds.Select(Image).ToList()).ToList();
             var conceptProgress = progress is null ? null : new SyncProgress<ConceptProgress>(p =>
                 progress.Report(new AugmentationProgress("learn", p.Step, p.TotalSteps, p.Loss, clock.Elapsed)));
-            _concepts = ConceptLearner.Learn(_sd, _classes!.Select(c => c.Name).ToList(), byClass, _options.ConceptOptions, _work, conceptProgress, cancellationToken);
+            _concepts = ConceptLearner.Learn(_sd, _classes!.Select(c => c.Name).ToList(), byClass, _options.ConceptOptions, _work.Root, conceptProgress, cancellationToken);
             _concepts.Save(conceptsFolder);
             // Training left the LoRA attached as live adapters; the generation path merges it instead.
             foreach (var (_, attention) in _sd.Unet.Attentions()) attention.Adapters = null;
@@ -196,13 +139,12 @@ public sealed class DiffIIAugmenter : IDisposable
     void EnsurePool(IProgress<AugmentationProgress>? progress, Stopwatch clock, CancellationToken cancellationToken)
     {
         if (!_options.Strategy.NeedsInversions() || _pool is not null) return;
-        string key = InversionKey;
-        CheckStage("inversions", _fingerprint!.Inversion, key, f => f with { Inversion = key });
+        _work.CheckInversions(Storage.WorkFolder.InversionKey(_options, Resolution));
         var inputs = _classes!.SelectMany((c, ci) => c.ImageIds.Select(id => new InversionInput(id, ci, Image(id)))).ToList();
         var prompts = Enumerable.Range(0, _classes!.Count).Select(c => _concepts!.Prompt(c)).ToList();
         var poolProgress = progress is null ? null : new SyncProgress<InversionProgress>(p =>
             progress.Report(new AugmentationProgress("invert", p.InversionsDone, p.InversionCount, null, clock.Elapsed)));
-        _pool = InversionPool.Build(_sd, prompts, inputs, _options.Inversion, Path.Combine(_work, "inversions"), poolProgress, cancellationToken);
+        _pool = InversionPool.Build(_sd, prompts, inputs, _options.Inversion, _work.InversionsFolder, poolProgress, cancellationToken);
     }
 
     /// <summary>The plan of every synthetic image of this run (available after <see cref="Fit"/>).</summary>
@@ -219,7 +161,8 @@ public sealed class DiffIIAugmenter : IDisposable
         var plan = Plan();
         var manifest = Manifest.Open(ManifestPath);
         // An entry whose PNG was deleted is not a finished image: drop it, so this run remakes it.
-        manifest.DropEntriesWithoutFiles(_work);
+        manifest.DropEntriesWithoutFiles(_work.Root);
+        var generator = new SampleBatch(_sd, _options.Generation, Resolution, _pool, PromptFor, id => Decode(_images![id]));
         var clock = Stopwatch.StartNew();
         int done = plan.Count(p => manifest.Contains(p.Id));
         progress?.Report(new AugmentationProgress("generate", done, plan.Count, null, clock.Elapsed));
@@ -228,7 +171,7 @@ public sealed class DiffIIAugmenter : IDisposable
             if (batch.All(p => manifest.Contains(p.Id))) continue;
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            var latents = GenerateBatch(batch, cancellationToken);
+            var latents = generator.Denoise(batch, cancellationToken);
             var images = _sd.DecodeLatents(latents);
             for (int i = 0; i < batch.Count; i++)
             {
@@ -241,7 +184,7 @@ public sealed class DiffIIAugmenter : IDisposable
                     continue;
                 }
                 var entry = Entry(sample);
-                string path = Path.Combine(_work, entry.File);
+                string path = Path.Combine(_work.Root, entry.File);
                 try
                 {
                     AtomicFile.WriteAllBytes(path, ImageCodec.ToPng(image));
@@ -259,7 +202,7 @@ public sealed class DiffIIAugmenter : IDisposable
         }
         var byId = manifest.Entries.ToDictionary(e => e.Id);
         return plan.Where(p => byId.ContainsKey(p.Id)).Select(p => byId[p.Id])
-            .Select(e => new SyntheticImage(e.Id, Path.Combine(_work, e.File), e.ClassName, e.Labels, e)).ToList();
+            .Select(e => new SyntheticImage(e.Id, Path.Combine(_work.Root, e.File), e.ClassName, e.Labels, e)).ToList();
     }
 
     /// <summary>Fit, then Generate.</summary>
@@ -278,48 +221,16 @@ public sealed class DiffIIAugmenter : IDisposable
                 yield return chunk.ToList();
     }
 
-    Tensor GenerateBatch(IReadOnlyList<PlannedSample> batch, CancellationToken cancellationToken)
-    {
-        var g = _options.Generation;
-        var strategy = batch[0].Strategy;
-        var plain = batch.Select(p => PromptFor(p, null)).ToList();
-        if (strategy.IsImageEditing())
-        {
-            var clean = _sd.EncodeImages(stack(batch.Select(p => Decode(_images![p.Sources[0]])).ToArray()));
-            // Each sample's noise comes from its own seed (on the CPU), so it does not depend on the batch it lands in.
-            var noise = stack(batch.Select(p => randn(clean.shape[1..], generator: SampleGenerator(p))).ToArray());
-            var text = _sd.EncodePrompts(plain);
-            var unconditional = g.GuidanceScale != 1.0 ? _sd.EncodePrompts([""]) : null;
-            return Sampling.Img2Img(_sd, clean, batch[0].Strength!.Value, Sampling.Constant(text), unconditional, g.GuidanceScale, g.Steps,
-                cancellationToken: cancellationToken, noise: noise);
-        }
-
-        Tensor start;
-        var shape = new long[] { _sd.LatentChannels, Resolution / _sd.Vae.DownscaleFactor, Resolution / _sd.Vae.DownscaleFactor };
-        if (strategy.NeedsInversions())
-        {
-            var starts = batch.Select(p =>
-                SphericalInterpolation.Slerp(_pool![p.Sources[0]], _pool[p.Sources[1]], p.Phi!.Value, SampleGenerator(p))).ToArray();
-            start = stack(starts);
-        }
-        else start = stack(batch.Select(p => randn(shape, generator: SampleGenerator(p))).ToArray());
-
-        var suffixed = batch.Select(p => p.Suffix is null ? null : PromptFor(p, p.Suffix)).ToList();
-        return TwoStageDenoiser.Denoise(_sd, start, plain, suffixed, batch.Max(p => p.SplitRatio), g.Steps, g.GuidanceScale, cancellationToken: cancellationToken);
-    }
-
     /// <summary>The prompt of a sample: the learned prompt of its prompt class (+ suffix), or "a photo of a {class name}" for Real-Guidance.</summary>
     string PromptFor(PlannedSample p, string? suffix) =>
         p.Strategy == Strategy.RealGuidance
             ? $"a photo of a {Classes[p.PromptClassIndex].Name}"
             : _concepts!.Prompt(p.PromptClassIndex, suffix);
 
-    static Generator SampleGenerator(PlannedSample p) => new((ulong)p.Seed, CPU);
-
     ManifestEntry Entry(PlannedSample p) => new()
     {
         Id = p.Id,
-        File = Path.Combine("synthetic", SafeFolderName(p.ClassIndex, Classes[p.ClassIndex].Name), p.Id + ".png").Replace('\\', '/'),
+        File = Storage.WorkFolder.SyntheticFile(p.ClassIndex, Classes[p.ClassIndex].Name, p.Id),
         ClassName = Classes[p.ClassIndex].Name,
         ClassIndex = p.ClassIndex,
         Labels = p.Labels.Select(l => new ManifestLabel(Classes[l.ClassIndex].Name, l.Weight)).ToList(),
@@ -337,12 +248,7 @@ public sealed class DiffIIAugmenter : IDisposable
     };
 
     /// <summary>A file-system-safe, collision-free folder name: the class index plus the name's safe characters.</summary>
-    internal static string SafeFolderName(int classIndex, string name)
-    {
-        var safe = new string(name.Select(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' ? ch : '_').ToArray());
-        if (safe.Length > 60) safe = safe[..60];
-        return $"{classIndex:D4}-{safe}";
-    }
+    internal static string SafeFolderName(int classIndex, string name) => Storage.WorkFolder.SafeFolderName(classIndex, name);
 
     Tensor Decode(LabeledImage image)
     {
@@ -357,60 +263,11 @@ public sealed class DiffIIAugmenter : IDisposable
         { throw new ImageDecodeException(image.Id, $"cannot be read ({e.Message}).", e); }
     }
 
-    /// <summary>
-    /// What the work folder's cached results were made from, stage by stage: the images and the model, then the
-    /// concept options, then the inversion options. A stage's cache is reused only under the same inputs.
-    /// </summary>
-    sealed record Fingerprint(string Images, string Model, string? Concepts = null, string? Inversion = null);
-
-    Fingerprint? _fingerprint;
-    string FingerprintPath => Path.Combine(_work, "fit.json");
-
-    string ConceptsKey => JsonSerializer.Serialize(new { _options.Metaclass, Concepts = _options.ConceptOptions, Resolution, _options.PretrainedConceptsFolder });
-    string InversionKey => JsonSerializer.Serialize(new { Concepts = ConceptsKey, _options.Inversion });
-
-    void CheckFingerprint(IReadOnlyList<LabeledImage> images)
-    {
-        var hash = SHA256.Create();
-        foreach (var image in images.OrderBy(i => i.Id, StringComparer.Ordinal))
-        {
-            var name = Encoding.UTF8.GetBytes(image.Id + "\n" + image.Label + "\n");
-            hash.TransformBlock(name, 0, name.Length, null, 0);
-            var content = SHA256.HashData(image.ReadBytes());
-            hash.TransformBlock(content, 0, content.Length, null, 0);
-        }
-        hash.TransformFinalBlock([], 0, 0);
-        string imagesKey = Convert.ToHexString(hash.Hash!);
-        string modelKey = _sd.Source + "|" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(_sd.Unet.Config.ToJson())));
-        var previous = RunChecks.ReadJson<Fingerprint>(FingerprintPath);
-        if (previous is not null && (previous.Images != imagesKey || previous.Model != modelKey))
-        {
-            string what = previous.Images != imagesKey ? "different images" : "a different model";
-            throw new InvalidOperationException($"The work folder {_work} holds a run made with {what}. Use a new work folder (or delete this one) to start over.");
-        }
-        _fingerprint = previous ?? new Fingerprint(imagesKey, modelKey);
-        SaveFingerprint();
-    }
-
-    /// <summary>Refuses a stage's cache made under other options; otherwise records this stage's options.</summary>
-    void CheckStage(string stage, string? recorded, string current, Func<Fingerprint, Fingerprint> record)
-    {
-        if (recorded is not null && recorded != current)
-            throw new InvalidOperationException($"The work folder {_work} holds {stage} made with different options. Use a new work folder (or delete this one) to start over.");
-        _fingerprint = record(_fingerprint!);
-        SaveFingerprint();
-    }
-
-    void SaveFingerprint()
-    {
-        Directory.CreateDirectory(_work);
-        AtomicFile.WriteAllText(FingerprintPath, JsonSerializer.Serialize(_fingerprint));
-    }
-
     public void Dispose()
     {
         _appliedLora?.Dispose();
-        if (_ownsLock) _lock.Dispose();
+        ReleaseDecoded();
+        _work.Dispose();
     }
 
     sealed class SyncProgress<T>(Action<T> report) : IProgress<T>

@@ -46,7 +46,14 @@ public sealed class CaptionEndpointTests : IDisposable
                     ? "A small bird with a white patch, on a plain background."
                     : "Here are the captions:\n- a photo of a bird sitting on a red fence.\n- a photo of a bird in the snow\nHope this helps.";
                 bool wrongPath = context.Request.Url!.AbsolutePath != "/v1/chat/completions";
-                byte[] body = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { choices = new[] { new { message = new { role = "assistant", content = answer } } } }));
+                // A whole chat.completion object, as OpenAI-compatible servers send it.
+                string model = request.RootElement.TryGetProperty("model", out var m) ? m.GetString() ?? "" : "";
+                byte[] body = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new
+                {
+                    id = $"chatcmpl-{Requests.Count}", @object = "chat.completion", created = 1_700_000_000, model,
+                    choices = new[] { new { index = 0, message = new { role = "assistant", content = answer }, finish_reason = "stop" } },
+                    usage = new { prompt_tokens = 10, completion_tokens = 10, total_tokens = 20 },
+                }));
                 context.Response.StatusCode = wrongPath ? 404 : 200;
                 context.Response.ContentType = "application/json";
                 await context.Response.OutputStream.WriteAsync(body);
@@ -86,7 +93,7 @@ public sealed class CaptionEndpointTests : IDisposable
         });
         var summary = endpoint.Requests[3].RootElement;
         Assert.Equal("llama3", summary.GetProperty("model").GetString());
-        Assert.Contains("a photo of a bird", summary.GetProperty("messages")[0].GetProperty("content").GetString());
+        Assert.Contains("a photo of a bird", Text(summary.GetProperty("messages")[0].GetProperty("content")));
 
         string[] expected = ["sitting on a red fence.", "in the snow."];
         Assert.Equal(expected, File.ReadAllLines(Path.Combine(work, "suffixes-captioned.txt")).Where(l => !l.StartsWith('#')).ToArray());
@@ -98,6 +105,11 @@ public sealed class CaptionEndpointTests : IDisposable
         Assert.True(again.Code == 0, again.ToString());
         Assert.Equal(4, endpoint.Requests.Count);
     }
+
+    /// <summary>A message's text: the content string, or its text parts joined (both are valid chat-completions requests).</summary>
+    static string Text(JsonElement content) => content.ValueKind == JsonValueKind.String
+        ? content.GetString()!
+        : string.Concat(content.EnumerateArray().Where(p => p.GetProperty("type").GetString() == "text").Select(p => p.GetProperty("text").GetString()));
 
     [Fact]
     public async Task AnEndpointThatFails_IsOneLineNamingIt()

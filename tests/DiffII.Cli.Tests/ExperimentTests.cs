@@ -1,7 +1,7 @@
 using System.Text.Json;
 using DiffII.Cli.Commands;
 using DiffII.MLNet;
-using DiffII.MLNet.Classification;
+using DiffII.Experiments.Classification;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using SkiaSharp;

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using DiffII.Augmentation;
-using DiffII.MLNet.Classification;
+using DiffII.Experiments.Classification;
 using DiffII.MLNet.Data;
 using DiffII.Reporting;
 using DiffII.Storage;

@@ -89,8 +89,8 @@ public static class RunPreparation
             apiKey = Environment.GetEnvironmentVariable(variable);
             if (string.IsNullOrEmpty(apiKey)) throw new CliException($"--api-key-env names {variable}, but that environment variable is not set.");
         }
-        using var captioner = new OpenAiCompatibleChatClient(uri, captionModel, apiKey);
-        using var summarizer = new OpenAiCompatibleChatClient(uri, summaryModel, apiKey);
+        using var captioner = ChatEndpoint.Create(uri, captionModel, apiKey);
+        using var summarizer = ChatEndpoint.Create(uri, summaryModel, apiKey);
         var inputs = PickForCaptioning(run.Images, parse.GetValue(m.CaptionImages));
         output.Note($"captioning {inputs.Count} images with {captionModel} at {endpoint}, then summarising with {summaryModel}");
         var generator = new SuffixGenerator(captioner, summarizer);

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using DiffII.Augmentation;
-using DiffII.TinyWorld.Experiment;
+using DiffII.Experiments.Tiny;
 
 namespace DiffII.Cli.Commands;
 

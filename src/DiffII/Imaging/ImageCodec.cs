@@ -115,7 +115,7 @@ public static class ImageCodec
         int h = Math.Max(resolution, (int)Math.Round(bitmap.Height * scale));
         using var resized = w == bitmap.Width && h == bitmap.Height
             ? bitmap.Copy()
-            : bitmap.Resize(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul), SKFilterQuality.High)
+            : bitmap.Resize(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Unpremul), new SKSamplingOptions(SKCubicResampler.Mitchell)) // what SKFilterQuality.High meant
               ?? throw new InvalidOperationException($"Skia could not resize a {bitmap.Width}×{bitmap.Height} image to {w}×{h}.");
         int left = (w - resolution) / 2, top = (h - resolution) / 2;
 

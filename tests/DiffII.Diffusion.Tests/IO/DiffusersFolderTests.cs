@@ -232,7 +232,7 @@ public sealed class DiffusersFolderTests : IDisposable
         var vae = SafeTensorsFile.LoadAll(SharedData.TinyA("vae", "diffusion_pytorch_model.safetensors"));
         var text = SafeTensorsFile.LoadAll(SharedData.TinyA("text_encoder", "model.safetensors"));
         string path = Path.Combine(_root, "tiny.safetensors");
-        SingleFileCheckpoint.Save(path, new DictionarySource("unet", unet), new DictionarySource("vae", vae), new DictionarySource("text", text));
+        CompVisCheckpointWriter.Save(path, new DictionarySource("unet", unet), new DictionarySource("vae", vae), new DictionarySource("text", text));
 
         var d = DiffusersFolder.Describe(path);
         Assert.Equal(CheckpointLayout.SingleFile, d.Layout);

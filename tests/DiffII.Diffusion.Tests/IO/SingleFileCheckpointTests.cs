@@ -128,7 +128,7 @@ public class SingleFileCheckpointTests
         var produced = new Dictionary<string, string>();
         foreach (string component in new[] { "unet", "vae", "text_encoder" })
         {
-            var (tensors, unmapped) = SingleFileKeyMap.ToOriginal(component, ShapeOnlySource.FromKeyList($"{model}_diffusers_{component}.txt"), layout);
+            var (tensors, unmapped) = OriginalKeyMap.ToOriginal(component, ShapeOnlySource.FromKeyList($"{model}_diffusers_{component}.txt"), layout);
             Assert.Empty(unmapped);
             foreach (var t in tensors) produced.Add(t.Key, ShapeOnlySource.Text(t.Shape));
         }
@@ -224,7 +224,7 @@ public class SingleFileCheckpointTests
             var vae = TinyComponent("vae");
             var text = TinyComponent("text_encoder");
             string path = Path.Combine(dir, "sd-tiny-a.safetensors");
-            SingleFileCheckpoint.Save(path, new DictionarySource("unet", unet), new DictionarySource("vae", vae), new DictionarySource("text_encoder", text));
+            CompVisCheckpointWriter.Save(path, new DictionarySource("unet", unet), new DictionarySource("vae", vae), new DictionarySource("text_encoder", text));
 
             using (var file = SafeTensorsFile.Open(path))
             {
@@ -262,7 +262,7 @@ public class SingleFileCheckpointTests
             var sources = (new DictionarySource("unet", unet), new DictionarySource("vae", vae), new DictionarySource("text_encoder", text));
             string path = Path.Combine(dir, "tiny-openclip.safetensors");
 
-            var e = Assert.Throws<CheckpointLayoutException>(() => SingleFileCheckpoint.Save(path, sources.Item1, sources.Item2, sources.Item3,
+            var e = Assert.Throws<CheckpointLayoutException>(() => CompVisCheckpointWriter.Save(path, sources.Item1, sources.Item2, sources.Item3,
                 new SingleFileSaveOptions { TextEncoderLayout = TextEncoderLayout.OpenClip }));
             Assert.Contains("resblocks.2.attn.in_proj_weight", e.Message);
             Assert.False(File.Exists(path));
@@ -278,7 +278,7 @@ public class SingleFileCheckpointTests
                 [block + "mlp.c_proj.weight"] = randn(32, 37), [block + "mlp.c_proj.bias"] = randn(32),
                 ["cond_stage_model.model.text_projection"] = randn(32, 32), ["cond_stage_model.model.logit_scale"] = tensor(4.6f),
             };
-            SingleFileCheckpoint.Save(path, sources.Item1, sources.Item2, sources.Item3,
+            CompVisCheckpointWriter.Save(path, sources.Item1, sources.Item2, sources.Item3,
                 new SingleFileSaveOptions { TextEncoderLayout = TextEncoderLayout.OpenClip, ExtraTensors = new DictionarySource("extra", extra) });
 
             using (var file = SafeTensorsFile.Open(path))

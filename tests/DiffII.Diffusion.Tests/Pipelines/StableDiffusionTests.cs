@@ -78,7 +78,7 @@ public class StableDiffusionTests
             using (var unet = SafeTensorsFilesSource.Open(SharedData.TinyA("unet", "diffusion_pytorch_model.safetensors")))
             using (var vae = SafeTensorsFilesSource.Open(SharedData.TinyA("vae", "diffusion_pytorch_model.safetensors")))
             using (var text = SafeTensorsFilesSource.Open(SharedData.TinyA("text_encoder", "model.safetensors")))
-                SingleFileCheckpoint.Save(file, unet, vae, text);
+                CompVisCheckpointWriter.Save(file, unet, vae, text);
             using var single = StableDiffusion.Load(file, new StableDiffusionLoadOptions { ConfigsFrom = SharedData.TinyA() });
             using var folder = TinyA();
             var a = single.EncodePrompts(Prompts);

@@ -1,5 +1,5 @@
 using DiffII.Augmentation;
-using DiffII.MLNet.Classification;
+using DiffII.Experiments.Classification;
 using DiffII.MLNet.Data;
 using Microsoft.ML;
 using Microsoft.ML.Data;

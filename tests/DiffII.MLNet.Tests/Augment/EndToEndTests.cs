@@ -1,4 +1,4 @@
-using DiffII.MLNet.Classification;
+using DiffII.Experiments.Classification;
 using DiffII.MLNet.Data;
 using Microsoft.ML;
 using Microsoft.ML.Data;
