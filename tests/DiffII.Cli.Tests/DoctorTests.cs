@@ -1,4 +1,5 @@
 using DiffII.Cli;
+using DiffII.Diffusion.Runtime;
 
 namespace DiffII.Cli.Tests;
 
@@ -12,6 +13,16 @@ public class DoctorTests
         int code = await CliApp.RunAsync(["doctor"], stdout, stderr, CancellationToken.None);
         Assert.True(code == 0, stderr.ToString());
         Assert.Contains("CPU ok (sum of ones(2,2) = 4)", stdout.ToString());
+    }
+
+    [Fact]
+    public async Task Doctor_ReportsTheCpusBFloat16Instructions()
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = await CliApp.RunAsync(["doctor"], stdout, stderr, CancellationToken.None);
+        Assert.True(code == 0, stderr.ToString());
+        Assert.Contains($"CPU bfloat16: {CpuBFloat16Support.Detect().Summary}", stdout.ToString());
     }
 
     [Fact]
