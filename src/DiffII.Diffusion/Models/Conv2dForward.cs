@@ -17,7 +17,9 @@ namespace DiffII.Diffusion.Models;
 /// Those few convolutions run in float32 on the bf16-rounded input and weights and are rounded back to bf16, which is
 /// what a correct bf16 kernel (float32 accumulation) returns; they are a small share of the model's arithmetic.
 /// Hosts without AVX-512 never reach that kernel, and the float32 route is exact there too, so the rule does not
-/// depend on the CPU. Forward hooks of a rerouted conv do not fire (bench FLOP counts in bf16 omit those layers).
+/// depend on the CPU. Measured on the same host and kept correct by libtorch: output channels in multiples of 16 (any
+/// input channels, stride 1 or 2), linear, matmul, group/layer norm and SDPA in bf16. 1×1 convs use another oneDNN kernel
+/// that is right, but are rerouted too when their channel count is off the block, as the cost is nil. Forward hooks of a rerouted conv do not fire (bench FLOP counts in bf16 omit those layers).
 /// </remarks>
 public static class Conv2dForward
 {
