@@ -104,13 +104,21 @@ namespace DiffII.Bench
         {
             if (device.type != DeviceType.CPU) { log.WriteLine($"bf16: measured on the CPU only; skipped on {device}"); return; }
             string? pretrained = FindAbove(Path.Combine("models", "tiny-sd", "model_index.json"));
-            StableDiffusion Load(ScalarType dtype) => pretrained is null
-                ? BenchModels.Build("tiny", shared, scratch, device, dtype)
-                : StableDiffusion.Load(Path.GetDirectoryName(pretrained)!, new StableDiffusionLoadOptions { Device = device, DType = dtype });
-            using var float32 = Load(ScalarType.Float32);
-            using var bfloat16 = Load(ScalarType.BFloat16);
+            string folder = pretrained is null ? SavedRandomTiny(shared, scratch, device) : Path.GetDirectoryName(pretrained)!;
+            // Both dtypes load the very same saved weights.
+            using var float32 = StableDiffusion.Load(folder, new StableDiffusionLoadOptions { Device = device, DType = ScalarType.Float32 });
+            using var bfloat16 = StableDiffusion.Load(folder, new StableDiffusionLoadOptions { Device = device, DType = ScalarType.BFloat16 });
             string weights = pretrained is null ? "seeded random weights" : "pretrained models/tiny-sd";
             new BFloat16Bench(harness, report, log).Run("tiny", weights, float32, bfloat16, float32.ImageSize, options.Batches);
+        }
+
+        /// <summary>The seeded random tiny model saved as a diffusers folder (float32), for repositories without the pretrained one.</summary>
+        public static string SavedRandomTiny(string shared, string scratch, Device device)
+        {
+            string folder = Path.Combine(scratch, "tiny-random");
+            using var sd = BenchModels.Build("tiny", shared, scratch, device, ScalarType.Float32);
+            sd.SaveDiffusersFolder(folder, ScalarType.Float32);
+            return folder;
         }
 
         static string? FindAbove(string relative)

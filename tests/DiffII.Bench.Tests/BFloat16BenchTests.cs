@@ -1,5 +1,6 @@
 using System.Text.Json;
 using DiffII.Bench;
+using DiffII.Diffusion.Pipelines;
 using static TorchSharp.torch;
 
 namespace DiffII.Bench.Tests;
@@ -27,8 +28,10 @@ public sealed class BFloat16BenchTests : IDisposable
     public void LatentError_IsZeroForTheSameModel_AndSmallButNonZeroInBFloat16()
     {
         string scratch = Path.Combine(_root, "scratch");
-        using var float32 = BenchModels.Build("tiny", SharedData.Path(), scratch, CPU, ScalarType.Float32);
-        using var bfloat16 = BenchModels.Build("tiny", SharedData.Path(), scratch, CPU, ScalarType.BFloat16);
+        // Both load one saved folder: two seeded builds could differ when another test draws from the global generator.
+        string folder = BenchRun.SavedRandomTiny(SharedData.Path(), scratch, CPU);
+        using var float32 = StableDiffusion.Load(folder, new StableDiffusionLoadOptions { DType = ScalarType.Float32 });
+        using var bfloat16 = StableDiffusion.Load(folder, new StableDiffusionLoadOptions { DType = ScalarType.BFloat16 });
         var same = BFloat16Bench.LatentError(float32, float32, "tiny", 32, batch: 2, steps: 3, guidance: 7.5);
         Assert.Equal(0, same.MaxAbsError);
         var error = BFloat16Bench.LatentError(float32, bfloat16, "tiny", 32, batch: 2, steps: 3, guidance: 7.5);
