@@ -25,7 +25,7 @@ public sealed record BenchOptions
     public int MemoryImages { get; init; } = 200;
     public int MatmulSize { get; init; } = 2048;
 
-    public static readonly string[] AllSections = ["stages", "profile", "optimisations", "scaling", "memory", "finetune"];
+    public static readonly string[] AllSections = ["stages", "profile", "optimisations", "bf16", "scaling", "memory", "finetune"];
 
     public bool IsFull => Profile == "full";
 
@@ -42,8 +42,9 @@ public sealed record BenchOptions
           --out DIR                   where results.json, results.csv, scaling.csv, memory.csv, summary.md go
           --shared DIR                the shared/ data folder with sd-configs and clip-tokenizer (default: found above the repo)
           --budget-minutes M          time budget per SD model × resolution section (default quick 3, full 14)
-          --sections LIST             stages,profile,optimisations,scaling,memory,finetune (default all;
-                                      finetune: the ResNet-18 trainer at 64/112/224 px)
+          --sections LIST             stages,profile,optimisations,bf16,scaling,memory,finetune (default all;
+                                      bf16: float32 vs bfloat16 on the CPU, tiny model, speed and generated
+                                      latents' error; finetune: the ResNet-18 trainer at 64/112/224 px)
           --memory-images N           images in the memory-flatness run (default quick 200, full 1000)
           --matmul N                  size of the peak matmul (default quick 2048, full 4096)
         """;

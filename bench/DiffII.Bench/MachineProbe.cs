@@ -16,6 +16,7 @@ public static class MachineProbe
         return new MachineInfo
         {
             CpuModel = CpuModel(),
+            CpuBFloat16 = CpuBFloat16Support.Detect().Summary,
             LogicalCores = Environment.ProcessorCount,
             TorchThreads = get_num_threads(),
             Os = RuntimeInformation.OSDescription,

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using DiffII.Bench;
+using DiffII.Diffusion.Pipelines;
 using DiffII.Diffusion.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 BenchOptions options;
@@ -66,6 +68,7 @@ namespace DiffII.Bench
                         if (sections.Contains("optimisations") && resolution == resolutions.Min()) kernels.Optimisations(model, sd, resolution);
                     }
                 }
+                if (sections.Contains("bf16")) RunBFloat16(options, device, shared, scratch, harness, report, log);
                 if (sections.Contains("scaling") || sections.Contains("memory"))
                 {
                     using var tiny = BenchModels.Build("tiny", shared, scratch, device, options.DType);
@@ -99,6 +102,36 @@ namespace DiffII.Bench
         static string Quote(string arg) => arg.Length > 0 && arg.All(c => char.IsLetterOrDigit(c) || "-_.,/=:".Contains(c)) ? arg : "'" + arg.Replace("'", "'\\''") + "'";
 
         /// <summary>The shared/ data folder: DIFFII_SHARED, or a "shared" folder beside or above the working directory or the program.</summary>
+        /// <summary>bf16 vs float32 on the CPU, on the pretrained tiny generator when the repository has it (real weights give realistic latents).</summary>
+        static void RunBFloat16(BenchOptions options, Device device, string shared, string scratch, Harness harness, BenchReport report, TextWriter log)
+        {
+            if (device.type != DeviceType.CPU) { log.WriteLine($"bf16: measured on the CPU only; skipped on {device}"); return; }
+            string? pretrained = FindAbove(Path.Combine("models", "tiny-sd", "model_index.json"));
+            string folder = pretrained is null ? SavedRandomTiny(shared, scratch, device) : Path.GetDirectoryName(pretrained)!;
+            // Both dtypes load the very same saved weights.
+            using var float32 = StableDiffusion.Load(folder, new StableDiffusionLoadOptions { Device = device, DType = ScalarType.Float32 });
+            using var bfloat16 = StableDiffusion.Load(folder, new StableDiffusionLoadOptions { Device = device, DType = ScalarType.BFloat16 });
+            string weights = pretrained is null ? "seeded random weights" : "pretrained models/tiny-sd";
+            new BFloat16Bench(harness, report, log).Run("tiny", weights, float32, bfloat16, float32.ImageSize, options.Batches);
+        }
+
+        /// <summary>The seeded random tiny model saved as a diffusers folder (float32), for repositories without the pretrained one.</summary>
+        public static string SavedRandomTiny(string shared, string scratch, Device device)
+        {
+            string folder = Path.Combine(scratch, "tiny-random");
+            using var sd = BenchModels.Build("tiny", shared, scratch, device, ScalarType.Float32);
+            sd.SaveDiffusersFolder(folder, ScalarType.Float32);
+            return folder;
+        }
+
+        static string? FindAbove(string relative)
+        {
+            foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+                for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                    if (File.Exists(Path.Combine(dir.FullName, relative))) return Path.Combine(dir.FullName, relative);
+            return null;
+        }
+
         static string FindShared()
         {
             string? env = Environment.GetEnvironmentVariable("DIFFII_SHARED");

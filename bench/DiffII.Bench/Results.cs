@@ -4,6 +4,8 @@ namespace DiffII.Bench;
 public sealed record MachineInfo
 {
     public required string CpuModel { get; init; }
+    /// <summary>The CPU's bf16 instructions (AVX512-BF16, AMX-BF16) as read from /proc/cpuinfo, in words.</summary>
+    public string CpuBFloat16 { get; init; } = "not recorded";
     public required int LogicalCores { get; init; }
     public required int TorchThreads { get; init; }
     public required string Os { get; init; }

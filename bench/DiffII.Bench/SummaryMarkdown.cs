@@ -24,7 +24,7 @@ public static class SummaryMarkdown
         sb.AppendLine(m.CommandLine);
         sb.AppendLine("```");
         sb.AppendLine();
-        sb.AppendLine($"- CPU: {m.CpuModel}; {m.LogicalCores} logical cores; torch threads {m.TorchThreads}; memory {Format.Bytes(m.MemoryTotalBytes)}");
+        sb.AppendLine($"- CPU: {m.CpuModel} (bf16: {m.CpuBFloat16}); {m.LogicalCores} logical cores; torch threads {m.TorchThreads}; memory {Format.Bytes(m.MemoryTotalBytes)}");
         sb.AppendLine($"- {m.Os}; {m.DotnetVersion}; TorchSharp {m.TorchSharpVersion} ({m.Backend} backend); device {m.Device}, {m.DType}");
         sb.AppendLine(m.CudaMeasured
             ? $"- GPU: {m.GpuName} (measured)"

@@ -1,4 +1,5 @@
 using DiffII.Cli;
+using DiffII.Diffusion.Runtime;
 
 namespace DiffII.Cli.Tests;
 
@@ -18,6 +19,16 @@ public class DoctorTests
             Assert.Contains("native library: " + Path.Combine(AppContext.BaseDirectory, "libLibTorchSharp.so"), stdout.ToString());
             Assert.DoesNotContain("MISSING", stdout.ToString());
         }
+    }
+
+    [Fact]
+    public async Task Doctor_ReportsTheCpusBFloat16Instructions()
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = await CliApp.RunAsync(["doctor"], stdout, stderr, CancellationToken.None);
+        Assert.True(code == 0, stderr.ToString());
+        Assert.Contains($"CPU bfloat16: {CpuBFloat16Support.Detect().Summary}", stdout.ToString());
     }
 
     [Fact]

@@ -22,6 +22,8 @@ public static class ToolCommands
             output.Line($"TorchSharp backend: {TorchRuntime.BuildBackend}; CPU ok (sum of ones(2,2) = {sum}); threads: {torch.get_num_threads()}; CUDA available: {cuda}");
             string native = TorchRuntime.DescribeNativeLibrary();
             output.Line(native);
+            var bf16 = CpuBFloat16Support.Detect();
+            output.Line($"CPU bfloat16: {bf16.Summary} (from {bf16.Source}); float32 stays the CPU default");
             string? model = null;
             try { model = RunPreparation.ResolveModel(new RunSettings()); } catch (CliException) { }
             output.Line(model is null ? $"default model: none found (pass --model, or set {ModelLocator.EnvironmentVariable})" : $"default model: {model}");
@@ -31,7 +33,8 @@ public static class ToolCommands
                 using var y = torch.ones(2, 2, device: parsed);
                 output.Line($"{device} ok (sum of ones(2,2) = {y.sum().item<float>()})");
             }
-            output.Result(new { status = "ok", command = "doctor", backend = TorchRuntime.BuildBackend, nativeLibrary = native, cpuSum = sum, threads = torch.get_num_threads(), cudaAvailable = cuda, defaultModel = model });
+            output.Result(new { status = "ok", command = "doctor", backend = TorchRuntime.BuildBackend, nativeLibrary = native, cpuSum = sum, threads = torch.get_num_threads(), cudaAvailable = cuda, defaultModel = model,
+                cpuBFloat16 = new { native = bf16.Native, avx512 = bf16.Avx512, avx512Bf16 = bf16.Avx512BFloat16, amxBf16 = bf16.AmxBFloat16, summary = bf16.Summary } });
             return Task.FromResult(CliApp.Ok);
         }, cancel));
         return command;

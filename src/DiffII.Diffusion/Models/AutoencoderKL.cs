@@ -124,10 +124,10 @@ public sealed class Encoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor image)
     {
         using var scope = NewDisposeScope();
-        var h = conv_in.call(image);
+        var h = conv_in.Forward(image);
         foreach (var block in down_blocks) h = block.forward(h);
         h = mid_block.forward(h);
-        h = conv_out.call(nn.functional.silu(conv_norm_out.call(h)));
+        h = conv_out.Forward(nn.functional.silu(conv_norm_out.call(h)));
         return h.MoveToOuterDisposeScope();
     }
 }
@@ -165,13 +165,13 @@ public sealed class Decoder : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor latent)
     {
         using var scope = NewDisposeScope();
-        var h = conv_in.call(latent);
+        var h = conv_in.Forward(latent);
         h = mid_block.forward(h);
         // diffusers runs the up path in the up blocks' dtype (they may be kept in float32 when the rest is not).
         var upDtype = up_blocks.parameters().First().dtype;
         if (h.dtype != upDtype) h = h.to(upDtype);
         foreach (var block in up_blocks) h = block.forward(h);
-        h = conv_out.call(nn.functional.silu(conv_norm_out.call(h)));
+        h = conv_out.Forward(nn.functional.silu(conv_norm_out.call(h)));
         return h.MoveToOuterDisposeScope();
     }
 }
@@ -261,7 +261,7 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"AutoencoderKL.Encode expects an image [B, {Config.InChannels}, H, W], got [{string.Join(", ", image.shape)}].");
         using var scope = NewDisposeScope();
         var moments = encoder.forward(image);
-        if (quant_conv is not null) moments = quant_conv.call(moments);
+        if (quant_conv is not null) moments = quant_conv.Forward(moments);
         var distribution = new DiagonalGaussianDistribution(moments);
         scope.MoveToOuter(distribution.Mean, distribution.LogVar, distribution.Std);
         return distribution;
@@ -274,7 +274,7 @@ public sealed class AutoencoderKL : nn.Module<Tensor, Tensor>
         if (latent.dim() != 4 || latent.shape[1] != Config.LatentChannels)
             throw new ArgumentException($"AutoencoderKL.Decode expects a latent [B, {Config.LatentChannels}, h, w], got [{string.Join(", ", latent.shape)}].");
         using var scope = NewDisposeScope();
-        var z = post_quant_conv is null ? latent : post_quant_conv.call(latent);
+        var z = post_quant_conv is null ? latent : post_quant_conv.Forward(latent);
         return decoder.forward(z).MoveToOuterDisposeScope();
     }
 

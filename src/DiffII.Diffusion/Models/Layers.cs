@@ -42,15 +42,15 @@ public sealed class ResnetBlock2D : nn.Module
     public Tensor forward(Tensor input, Tensor? temb)
     {
         using var scope = NewDisposeScope();
-        var h = conv1.call(nn.functional.silu(norm1.call(input)));
+        var h = conv1.Forward(nn.functional.silu(norm1.call(input)));
         if (time_emb_proj is not null)
         {
             if (temb is null) throw new ArgumentException("This ResnetBlock2D was built with a time embedding projection, but no time embedding was given.");
             var t = time_emb_proj.call(nn.functional.silu(temb));
             h = h + t.unsqueeze(-1).unsqueeze(-1);
         }
-        h = conv2.call(dropout.call(nn.functional.silu(norm2.call(h))));
-        var shortcut = conv_shortcut is null ? input : conv_shortcut.call(input);
+        h = conv2.Forward(dropout.call(nn.functional.silu(norm2.call(h))));
+        var shortcut = conv_shortcut is null ? input : conv_shortcut.Forward(input);
         var output = shortcut + h;
         if (_outputScaleFactor != 1.0) output = output / _outputScaleFactor;
         return output.MoveToOuterDisposeScope();
@@ -73,9 +73,9 @@ public sealed class Downsample2D : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor input)
     {
-        if (_padding != 0) return conv.call(input);
+        if (_padding != 0) return conv.Forward(input);
         using var padded = nn.functional.pad(input, [0, 1, 0, 1], PaddingModes.Constant, 0);
-        return conv.call(padded);
+        return conv.Forward(padded);
     }
 }
 
@@ -97,7 +97,7 @@ public sealed class Upsample2D : nn.Module
         using var upsampled = outputSize is null
             ? nn.functional.interpolate(input, scale_factor: [2.0, 2.0], mode: InterpolationMode.Nearest)
             : nn.functional.interpolate(input, size: outputSize, mode: InterpolationMode.Nearest);
-        return conv.call(upsampled);
+        return conv.Forward(upsampled);
     }
 }
 

@@ -280,7 +280,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         var tEmb = time_proj.forward(timesteps).to(sample.dtype);
         var emb = time_embedding.forward(tEmb);
 
-        var h = conv_in.call(sample);
+        var h = conv_in.Forward(sample);
         var skips = new List<Tensor> { h };
         foreach (var block in down_blocks)
         {
@@ -302,7 +302,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
             h = block.forward(h, blockSkips, emb, encoderHiddenStates, upsampleSize);
         }
 
-        h = conv_out.call(nn.functional.silu(conv_norm_out.call(h)));
+        h = conv_out.Forward(nn.functional.silu(conv_norm_out.call(h)));
         return h.MoveToOuterDisposeScope();
     }
 }
