@@ -184,7 +184,9 @@ public static class ResourceRows
         _ = process.StandardOutput.ReadToEndAsync();
         try
         {
-            Assert.True(learning.Task.Wait(TimeSpan.FromMinutes(2)), "concept learning did not start within 2 minutes:\n" + stderr);
+            // The message is built only on failure, under the lock: StringBuilder.ToString races the reader's appends.
+            if (!learning.Task.Wait(TimeSpan.FromMinutes(2)))
+                lock (stderr) Assert.Fail("concept learning did not start within 2 minutes:\n" + stderr);
             using (var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", process.Id.ToString()]) { UseShellExecute = false })!) kill.WaitForExit();
             Assert.True(process.WaitForExit(TimeSpan.FromMinutes(2)), "the process did not stop within 2 minutes of SIGTERM");
             process.WaitForExit();
