@@ -41,7 +41,8 @@ public sealed record ConceptOptions
 
 /// <summary>Concept learning met a NaN or infinite loss; nothing of that step was saved (the last checkpoint, if any, is intact).</summary>
 public sealed class NonFiniteLossException(int step, double loss) : InvalidOperationException(
-    $"Concept learning stopped at step {step}: the loss became {loss.ToString(System.Globalization.CultureInfo.InvariantCulture)}. Nothing of this step was saved; " +
+    $"Concept learning stopped at step {step}: the loss became {loss.ToString(System.Globalization.CultureInfo.InvariantCulture)} " +
+    $"(the loss or its gradient, on {ConceptLearner.MaxNonFiniteRetries + 1} tries of the same batch). Nothing of this step was saved; " +
     "a rerun resumes from the last checkpoint. Lower the learning rates, use float32, or check the images and the model.")
 {
     public int Step { get; } = step;
@@ -60,6 +61,9 @@ public sealed record ConceptTrainingState(int Step, List<double> Losses, double 
 /// </summary>
 public static class ConceptLearner
 {
+    /// <summary>How many times one step is retried after a non-finite loss or gradient before learning stops.</summary>
+    public const int MaxNonFiniteRetries = 3;
+
     /// <param name="imagesByClass">Per class, its training images at model resolution ([3, H, W] in [−1, 1]).</param>
     /// <param name="workFolder">Checkpoints go to <c>workFolder/concepts-checkpoint</c>; a rerun resumes there.</param>
     public static LearnedConcepts Learn(StableDiffusion sd, IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<Tensor>> imagesByClass,
@@ -87,6 +91,7 @@ public static class ConceptLearner
         var promptIds = sd.Tokenizer.EncodeBatch(prompts, sd.Device);
 
         var clock = Stopwatch.StartNew();
+        int nonFiniteRetries = 0;
         sd.Unet.train();
         try
         {
@@ -119,13 +124,22 @@ public static class ConceptLearner
                 var target = TrainingNoise.Target(sd.Schedule, latents, noise, timesteps);
                 var loss = nn.functional.mse_loss(prediction.to(ScalarType.Float32), target.to(ScalarType.Float32));
                 loss.backward();
-                nn.utils.clip_grad_norm_(allParameters, options.MaxGradNorm);
-                optimizer.step();
-
+                double gradientNorm = nn.utils.clip_grad_norm_(allParameters, options.MaxGradNorm);
                 double value = loss.item<float>();
-                // A NaN or infinite loss has already poisoned the weights it stepped: stop before it is checkpointed or saved.
-                if (!double.IsFinite(value))
-                    throw new NonFiniteLossException(step + 1, value);
+                if (!double.IsFinite(value) || !double.IsFinite(gradientNorm))
+                {
+                    // Checked before the update, so the weights are untouched. The step is tried again on the same batch
+                    // (as mixed-precision trainers skip a step whose gradients overflowed): on this project's 2-core
+                    // AMD hosts a loaded machine has produced one-off NaNs in runs that were bit-identical until then.
+                    // A value that stays non-finite on the same batch and weights is divergence: stop, saving nothing.
+                    if (++nonFiniteRetries > MaxNonFiniteRetries)
+                        throw new NonFiniteLossException(step + 1, double.IsFinite(value) ? gradientNorm : value);
+                    optimizer.zero_grad();
+                    step--;
+                    continue;
+                }
+                nonFiniteRetries = 0;
+                optimizer.step();
                 state.Losses.Add(value);
                 progress?.Report(new ConceptProgress(step + 1, options.Steps, value, TimeSpan.FromSeconds(state.ElapsedSeconds + clock.Elapsed.TotalSeconds)));
                 if ((step + 1) % options.CheckpointEvery == 0 && step + 1 < options.Steps)
