@@ -11,7 +11,11 @@ using static TorchSharp.torch;
 
 namespace DiffII.TinyWorld.Pretraining;
 
-/// <summary>Options of <c>diffii pretrain-tiny</c>. Defaults are the recipe of the committed model.</summary>
+/// <summary>
+/// Options of <c>diffii pretrain-tiny</c>. Defaults are the recipe of the next embedded model (docs/generator.md): kind
+/// captions, min-SNR-γ weighting, warm-up + cosine learning rates. The model committed in models/tiny-sd was made by
+/// the recipe at commit 5654a5e (context-only captions, uniform ε-loss, constant learning rates).
+/// </summary>
 public sealed record PretrainOptions
 {
     /// <summary>Checkpoints and logs; a rerun with the same folder resumes.</summary>
