@@ -138,4 +138,17 @@ public class TorchRuntimeTests
         }
         finally { Directory.Delete(app, recursive: true); }
     }
+
+    [Fact]
+    public void EnsureLoaded_TurnsLibtorchsNnpackPathOff_SoUnsupportedHostsPrintNoWarningPerConvolution()
+    {
+        TorchRuntime.EnsureLoaded();
+        Assert.Equal(false, NnpackSwitch.IsEnabled());
+        // A convolution of the shape libtorch would hand to NNPACK (float32, batch >= 16, stride 1) still computes.
+        using var scope = NewDisposeScope();
+        var x = ones(16, 3, 8, 8);
+        var w = ones(4, 3, 3, 3);
+        var y = nn.functional.conv2d(x, w, padding: [1L, 1L]);
+        Assert.Equal(27f, y[0, 0, 4, 4].item<float>());
+    }
 }

@@ -26,6 +26,7 @@ public static class TorchRuntime
             try
             {
                 torch.InitializeDeviceType(device);
+                if (!_loaded) NnpackSwitch.TryDisable();
                 if (device == DeviceType.CPU) _loaded = true;
             }
             catch (Exception e) when (e is not TorchRuntimeException)
