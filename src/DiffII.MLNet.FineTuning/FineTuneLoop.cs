@@ -1,3 +1,4 @@
+using Training = DiffII.Diffusion.Training;
 using DiffII.Diffusion;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -34,8 +35,8 @@ internal sealed class FineTuneLoop(ResNet18FineTuneOptions options, TrainingSet 
         model.to(device).to(dtype);
         var parameters = model.parameters().ToList();
         TorchSharp.Modules.OptimizerHelper optimizer = options.Optimizer == FineTuneOptimizer.AdamW
-            ? (TorchSharp.Modules.OptimizerHelper)optim.AdamW(parameters, options.LearningRate, weight_decay: options.WeightDecay)
-            : optim.SGD(parameters, options.LearningRate, momentum: options.Momentum, weight_decay: options.WeightDecay);
+            ? new Training.AdamW(parameters, options.LearningRate, weight_decay: options.WeightDecay)
+            : new Training.SGD(parameters, options.LearningRate, momentum: options.Momentum, weight_decay: options.WeightDecay);
 
         var heldOut = HeldOut();
         int trainCount = data.Originals.Count - heldOut.Count;

@@ -1,3 +1,5 @@
+using DiffII.Diffusion.Runtime;
+using BatchNorm2d = DiffII.Diffusion.Models.BatchNorm2d;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -22,11 +24,11 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>
     public BasicBlock(long inChannels, long channels, long stride) : base(nameof(BasicBlock))
     {
         conv1 = nn.Conv2d(inChannels, channels, 3, stride: stride, padding: 1, bias: false);
-        bn1 = nn.BatchNorm2d(channels);
+        bn1 = new BatchNorm2d(channels);
         conv2 = nn.Conv2d(channels, channels, 3, stride: 1, padding: 1, bias: false);
-        bn2 = nn.BatchNorm2d(channels);
+        bn2 = new BatchNorm2d(channels);
         if (stride != 1 || inChannels != channels)
-            downsample = nn.Sequential(("0", nn.Conv2d(inChannels, channels, 1, stride: stride, bias: false)), ("1", nn.BatchNorm2d(channels)));
+            downsample = nn.Sequential(("0", nn.Conv2d(inChannels, channels, 1, stride: stride, bias: false)), ("1", new BatchNorm2d(channels)));
         RegisterComponents();
     }
 
@@ -36,7 +38,7 @@ public sealed class BasicBlock : nn.Module<Tensor, Tensor>
         var y = nn.functional.relu(bn1.call(conv1.call(x)));
         y = bn2.call(conv2.call(y));
         var shortcut = downsample is null ? x : downsample.call(x);
-        return nn.functional.relu(y + shortcut).MoveToOuterDisposeScope();
+        return nn.functional.relu(y.Add(shortcut)).MoveToOuterDisposeScope();
     }
 }
 
@@ -70,7 +72,7 @@ public sealed class ResNet18 : nn.Module<Tensor, Tensor>
         if (numClasses < 1) throw new ArgumentOutOfRangeException(nameof(numClasses), $"A classifier needs at least one class; got {numClasses}.");
         NumClasses = numClasses;
         conv1 = nn.Conv2d(3, 64, 7, stride: 2, padding: 3, bias: false);
-        bn1 = nn.BatchNorm2d(64);
+        bn1 = new BatchNorm2d(64);
         layer1 = Layer(64, 64, 1, LayerBlocks[0]);
         layer2 = Layer(64, 128, 2, LayerBlocks[1]);
         layer3 = Layer(128, 256, 2, LayerBlocks[2]);

@@ -97,9 +97,9 @@ public class ClipTextModelTests
         Assert.Equal(weights.Count, clip.LoadWeights(new DictionarySource("without", weights)));
 
         // Old checkpoints store the buffer, sometimes as float with rounding damage; it is accepted and then ignored.
-        var withIds = new Dictionary<string, Tensor>(weights) { [ClipTextModel.PositionIdsKey] = (arange(77, dtype: ScalarType.Float32) - 0.25f).unsqueeze(0) };
+        var withIds = new Dictionary<string, Tensor>(weights) { [ClipTextModel.PositionIdsKey] = KeptScalars.Arange(77, ScalarType.Float32).Sub(0.25).unsqueeze(0) };
         Assert.Equal(weights.Count + 1, clip.LoadWeights(new DictionarySource("with", withIds)));
-        Assert.True(clip.state_dict()[ClipTextModel.PositionIdsKey].eq(arange(77, dtype: ScalarType.Int64).unsqueeze(0)).all().item<bool>());
+        Assert.True(clip.state_dict()[ClipTextModel.PositionIdsKey].eq(KeptScalars.Arange(77, ScalarType.Int64).unsqueeze(0)).all().item<bool>());
 
         var withExtra = new Dictionary<string, Tensor>(weights) { ["text_projection.weight"] = zeros(32, 32) };
         var e = Assert.Throws<CheckpointMismatchException>(() => clip.LoadWeights(new DictionarySource("extra.safetensors", withExtra)));

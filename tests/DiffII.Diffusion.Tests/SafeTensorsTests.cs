@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using DiffII.Diffusion.IO;
 using static TorchSharp.torch;
 
@@ -29,7 +30,7 @@ public class SafeTensorsTests
         string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"diffii-st-{Guid.NewGuid():N}.safetensors");
         try
         {
-            var a = (randn(3, 5) * 10).to(type);
+            var a = randn(3, 5).Mul(10).to(type);
             var scalar = tensor(3.0).to(type);
             var emptyT = zeros([0, 4], dtype: type);
             SafeTensorsFile.Save(path, [new("b", a), new("a.scalar", scalar), new("empty", emptyT)], new Dictionary<string, string> { ["format"] = "pt" });

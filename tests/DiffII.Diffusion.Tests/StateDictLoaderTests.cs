@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using DiffII.Diffusion.IO;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -15,8 +16,8 @@ public class StateDictLoaderTests
         var weights = new Dictionary<string, Tensor>
         {
             ["proj.weight"] = ones(3, 4, dtype: ScalarType.Float16),
-            ["proj.bias"] = full(3, 0.5, dtype: ScalarType.Float16),
-            ["norm.weight"] = full(3, 2.0),
+            ["proj.bias"] = KeptScalars.Full([3], 0.5, ScalarType.Float16),
+            ["norm.weight"] = KeptScalars.Full([3], 2.0),
             ["norm.bias"] = zeros(3),
         };
         Assert.Equal(4, StateDictLoader.Load(model, new DictionarySource("mem", weights)));

@@ -1,3 +1,4 @@
+using Training = DiffII.Diffusion.Training;
 using DiffII.Build;
 using DiffII.Diffusion.Runtime;
 using TorchSharp;
@@ -14,7 +15,7 @@ public class TorchRuntimeTests
         using var scope = NewDisposeScope();
         manual_seed(7);
         var model = nn.Sequential(("fc1", nn.Linear(8, 16)), ("act", nn.SiLU()), ("fc2", nn.Linear(16, 1)));
-        var optimizer = optim.AdamW(model.parameters(), lr: 1e-2, weight_decay: 1e-2);
+        var optimizer = new Training.AdamW(model.parameters(), lr: 1e-2, weight_decay: 1e-2);
         var x = randn(64, 8);
         var y = x.sum(1, keepdim: true);
         float first = 0, last = 0;
@@ -33,7 +34,7 @@ public class TorchRuntimeTests
         // Scaled dot-product attention against the written-out formula.
         var q = randn(2, 4, 5, 8); var k = randn(2, 4, 6, 8); var v = randn(2, 4, 6, 8);
         var sdpa = nn.functional.scaled_dot_product_attention(q, k, v);
-        var manual = softmax(matmul(q, k.transpose(-1, -2)) / Math.Sqrt(8), -1).matmul(v);
+        var manual = softmax(matmul(q, k.transpose(-1, -2)).Div(Math.Sqrt(8)), -1).matmul(v);
         Assert.True(allclose(sdpa, manual, rtol: 1e-4, atol: 1e-5));
 
         string path = Path.Combine(Path.GetTempPath(), $"diffii-torch-{Guid.NewGuid():N}.bin");

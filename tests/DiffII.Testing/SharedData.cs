@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -35,7 +36,7 @@ public static class TensorAssert
         using var e = expected.to(ScalarType.Float64).cpu();
         using var g = got.to(ScalarType.Float64).cpu();
         using var diff = (g - e).abs();
-        using var bound = e.abs() * rtol + atol;
+        using var bound = e.abs().Mul(rtol).Add(atol);
         using var excess = diff - bound;
         double worst = excess.max().item<double>();
         if (worst > 0 || double.IsNaN(worst) || g.isnan().any().item<bool>())

@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using static TorchSharp.torch;
 
 namespace DiffII.Diffusion.IO;
@@ -310,7 +311,7 @@ internal static class SingleFileKeyMap
 
     internal static Tensor PositionIds(long count)
     {
-        using var ids = arange(count, dtype: ScalarType.Int64);
+        using var ids = KeptScalars.Arange(count, ScalarType.Int64);
         return ids.unsqueeze(0);
     }
 

@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using DiffII.Diffusion.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -48,7 +49,7 @@ public sealed class LoraProjection : nn.Module<Tensor, Tensor>, IProjectionAdapt
         using var scope = NewDisposeScope();
         var x = input.dtype == weightType ? input : input.to(weightType);
         var delta = up.call(down.call(x));
-        if (Multiplier != 1.0) delta = delta * Multiplier;
+        if (Multiplier != 1.0) delta = delta.Mul(Multiplier);
         return scope.MoveToOuter(delta.dtype == input.dtype ? delta : delta.to(input.dtype));
     }
 
@@ -59,6 +60,6 @@ public sealed class LoraProjection : nn.Module<Tensor, Tensor>, IProjectionAdapt
     {
         using var scope = NewDisposeScope();
         var w = mm(up.weight!, down.weight!);
-        return scope.MoveToOuter(Multiplier == 1.0 ? w : w * Multiplier);
+        return scope.MoveToOuter(Multiplier == 1.0 ? w : w.Mul(Multiplier));
     }
 }

@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using System.Text.RegularExpressions;
 using DiffII.Diffusion.IO;
 using DiffII.Diffusion.Models;
@@ -183,7 +184,7 @@ public sealed class UNetLora : IDisposable
             {
                 using var scope = NewDisposeScope();
                 var weight = ProjectionWeight(attention, p);
-                weight.add_(adapter.WeightDelta().to(weight.dtype, weight.device) * (sign * _scale));
+                weight.Add_(adapter.WeightDelta().to(weight.dtype, weight.device).Mul(sign * _scale));
             }
     }
 

@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -114,8 +115,8 @@ public sealed class Attention : nn.Module
         var output = Project((Linear)to_out[0], adapters?.Out, attended, adapters);
         output = to_out[1].call(output);
         if (spatial) output = output.transpose(-1, -2).reshape(batch, channels, height, width);
-        if (ResidualConnection) output = output + residual;
-        if (RescaleOutputFactor != 1.0) output = output / RescaleOutputFactor;
+        if (ResidualConnection) output = output.Add(residual);
+        if (RescaleOutputFactor != 1.0) output = output.Div(RescaleOutputFactor);
         return output.MoveToOuterDisposeScope();
     }
 
@@ -124,7 +125,7 @@ public sealed class Attention : nn.Module
         var output = projection.call(input);
         if (adapter is null) return output;
         var delta = adapter.Delta(input);
-        return adapters!.Scale == 1.0 ? output + delta : output + delta * adapters.Scale;
+        return adapters!.Scale == 1.0 ? output.Add(delta) : output.Add(delta.Mul(adapters.Scale));
     }
 
     Tensor SplitHeads(Tensor x) => x.view(x.shape[0], x.shape[1], Heads, HeadDim).transpose(1, 2);

@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using System.Text.RegularExpressions;
 using DiffII.Diffusion.IO;
 using TorchSharp;
@@ -189,8 +190,8 @@ public sealed class DiagonalGaussianDistribution : IDisposable
         using var scope = NewDisposeScope();
         var parts = moments.chunk(2, 1);
         Mean = parts[0].contiguous().MoveToOuterDisposeScope();
-        LogVar = parts[1].clamp(-30.0, 20.0).MoveToOuterDisposeScope();
-        Std = (LogVar * 0.5).exp().MoveToOuterDisposeScope();
+        LogVar = parts[1].Clamp(-30.0, 20.0).MoveToOuterDisposeScope();
+        Std = LogVar.Mul(0.5).exp().MoveToOuterDisposeScope();
     }
 
     public Tensor Mean { get; }
@@ -209,7 +210,7 @@ public sealed class DiagonalGaussianDistribution : IDisposable
         var noiseDevice = generator?.device ?? Mean.device;
         var noise = randn(Mean.shape, dtype: Mean.dtype, device: noiseDevice, generator: generator);
         if (noise.device_type != Mean.device_type || noise.device_index != Mean.device_index) noise = noise.to(Mean.device);
-        return (Mean + Std * noise).MoveToOuterDisposeScope();
+        return Mean.Add(Std * noise).MoveToOuterDisposeScope();
     }
 
     public void Dispose()

@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using DiffII.Diffusion.IO;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -105,8 +106,8 @@ public sealed class ClipTextModel : nn.Module<Tensor, Tensor>
         var ids = inputIds.to(hidden.device);
         var position = Config.EosTokenId == 2
             ? ids.to(ScalarType.Int32).argmax(-1)
-            : ids.eq(Config.EosTokenId).to(ScalarType.Int32).argmax(-1);
-        var rows = arange(hidden.shape[0], dtype: ScalarType.Int64, device: hidden.device);
+            : ids.Eq(Config.EosTokenId).to(ScalarType.Int32).argmax(-1);
+        var rows = KeptScalars.Arange(hidden.shape[0], ScalarType.Int64, hidden.device);
         return hidden.index(rows, position).MoveToOuterDisposeScope();
     }
 
@@ -207,7 +208,7 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
         _hidden = config.HiddenSize;
         token_embedding = nn.Embedding(config.VocabSize, config.HiddenSize, device: device, dtype: dtype);
         position_embedding = nn.Embedding(config.MaxPositionEmbeddings, config.HiddenSize, device: device, dtype: dtype);
-        position_ids = arange(config.MaxPositionEmbeddings, dtype: ScalarType.Int64, device: device).unsqueeze(0);
+        position_ids = KeptScalars.Arange(config.MaxPositionEmbeddings, ScalarType.Int64, device).unsqueeze(0);
         RegisterComponents();
     }
 
@@ -226,10 +227,10 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
         {
             // Tokens being learned take their vectors from the trainable rows; all others from the frozen table.
             var slot = _rowOfToken!.index_select(0, ids.flatten()).reshape(ids.shape);
-            var learned = _trainableRows.index_select(0, slot.clamp_min(0).flatten()).reshape(tokens.shape).to(tokens.dtype);
-            tokens = where(slot.ge(0).unsqueeze(-1), learned, tokens);
+            var learned = _trainableRows.index_select(0, slot.ClampMin(0).flatten()).reshape(tokens.shape).to(tokens.dtype);
+            tokens = where(slot.Ge(0).unsqueeze(-1), learned, tokens);
         }
-        return (tokens + position_embedding.call(positions)).MoveToOuterDisposeScope();
+        return tokens.Add(position_embedding.call(positions)).MoveToOuterDisposeScope();
     }
 
     Parameter? _trainableRows;
@@ -242,15 +243,16 @@ public sealed class ClipTextEmbeddings : nn.Module<Tensor, Tensor>
         _trainableRows = rows;
         if (tokenIds is null || rows is null) return;
         var weight = token_embedding.weight!;
-        var map = full(weight.shape[0], -1L, ScalarType.Int64, weight.device);
+        var map = new long[weight.shape[0]];
+        Array.Fill(map, -1L);
         for (int i = 0; i < tokenIds.Count; i++) map[tokenIds[i]] = i;
-        _rowOfToken = map.DetachFromDisposeScope();
+        _rowOfToken = tensor(map, ScalarType.Int64, weight.device).DetachFromDisposeScope();
     }
 
     internal void ResetPositionIds()
     {
         using var _ = no_grad();
-        using var fresh = arange(_maxPositions, dtype: ScalarType.Int64, device: position_ids.device).unsqueeze(0);
+        using var fresh = KeptScalars.Arange(_maxPositions, ScalarType.Int64, position_ids.device).unsqueeze(0);
         position_ids.copy_(fresh);
     }
 
@@ -321,8 +323,8 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        hidden = hidden + self_attn.forward(layer_norm1.call(hidden));
-        hidden = hidden + mlp.forward(layer_norm2.call(hidden));
+        hidden = hidden.Add(self_attn.forward(layer_norm1.call(hidden)));
+        hidden = hidden.Add(mlp.forward(layer_norm2.call(hidden)));
         return hidden.MoveToOuterDisposeScope();
     }
 }
@@ -386,7 +388,7 @@ public sealed class ClipMlp : nn.Module<Tensor, Tensor>
         var x = fc1.call(hidden);
         x = _activation switch
         {
-            "quick_gelu" => x * sigmoid(x * 1.702),
+            "quick_gelu" => x * sigmoid(x.Mul(1.702)),
             "gelu" => nn.functional.gelu(x),
             "gelu_new" => nn.functional.gelu(x, GELU.Approximate.tanh),
             _ => throw new InvalidOperationException($"Unsupported hidden_act '{_activation}'."),

@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -47,12 +48,12 @@ public sealed class ResnetBlock2D : nn.Module
         {
             if (temb is null) throw new ArgumentException("This ResnetBlock2D was built with a time embedding projection, but no time embedding was given.");
             var t = time_emb_proj.call(nn.functional.silu(temb));
-            h = h + t.unsqueeze(-1).unsqueeze(-1);
+            h = h.Add(t.unsqueeze(-1).unsqueeze(-1));
         }
         h = conv2.Forward(dropout.call(nn.functional.silu(norm2.call(h))));
         var shortcut = conv_shortcut is null ? input : conv_shortcut.Forward(input);
-        var output = shortcut + h;
-        if (_outputScaleFactor != 1.0) output = output / _outputScaleFactor;
+        var output = shortcut.Add(h);
+        if (_outputScaleFactor != 1.0) output = output.Div(_outputScaleFactor);
         return output.MoveToOuterDisposeScope();
     }
 }
@@ -123,8 +124,8 @@ public sealed class Timesteps : nn.Module<Tensor, Tensor>
         if (timesteps.dim() != 1) throw new ArgumentException($"Timesteps expects a 1-D tensor, got [{string.Join(", ", timesteps.shape)}].");
         using var scope = NewDisposeScope();
         int half = _numChannels / 2;
-        var exponent = arange(0, half, dtype: ScalarType.Float32, device: timesteps.device) * (-Math.Log(10000.0));
-        exponent = exponent / (half - _downscaleFreqShift);
+        var exponent = KeptScalars.Arange(0, half, ScalarType.Float32, timesteps.device).Mul(-Math.Log(10000.0));
+        exponent = exponent.Div(half - _downscaleFreqShift);
         var angles = timesteps.unsqueeze(1).to(ScalarType.Float32) * exponent.exp().unsqueeze(0);
         var emb = _flipSinToCos ? cat([angles.cos(), angles.sin()], -1) : cat([angles.sin(), angles.cos()], -1);
         if (_numChannels % 2 == 1) emb = nn.functional.pad(emb, [0, 1, 0, 0]);
@@ -224,9 +225,9 @@ public sealed class BasicTransformerBlock : nn.Module
     public Tensor forward(Tensor hiddenStates, Tensor encoderHiddenStates)
     {
         using var scope = NewDisposeScope();
-        var h = attn1.forward(norm1.call(hiddenStates)) + hiddenStates;
-        h = attn2.forward(norm2.call(h), encoderHiddenStates) + h;
-        h = ff.forward(norm3.call(h)) + h;
+        var h = attn1.forward(norm1.call(hiddenStates)).Add(hiddenStates);
+        h = attn2.forward(norm2.call(h), encoderHiddenStates).Add(h);
+        h = ff.forward(norm3.call(h)).Add(h);
         return h.MoveToOuterDisposeScope();
     }
 }
@@ -307,7 +308,7 @@ public sealed class Transformer2DModel : nn.Module
         foreach (var block in transformer_blocks) h = block.forward(h, encoderHiddenStates);
         h = proj_out.call(h).reshape(batch, height, width, -1).permute(0, 3, 1, 2);
         // The input first, so the sum takes its contiguous NCHW layout rather than the permuted view's.
-        return (hiddenStates + h).MoveToOuterDisposeScope();
+        return hiddenStates.Add(h).MoveToOuterDisposeScope();
     }
 }
 

@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using DiffII.Diffusion.IO;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -274,7 +275,7 @@ public sealed class UNet2DConditionModel : nn.Module<Tensor, Tensor, Tensor, Ten
         // Like diffusers: when the latent size is not a multiple of the total upsampling, upsamplers target the skip sizes.
         bool forwardUpsampleSize = sample.shape[2] % OverallUpFactor != 0 || sample.shape[3] % OverallUpFactor != 0;
 
-        if (Config.CenterInputSample) sample = sample * 2.0 - 1.0;
+        if (Config.CenterInputSample) sample = sample.Mul(2.0).Sub(1.0);
 
         var timesteps = (timestep.dim() == 0 ? timestep.unsqueeze(0) : timestep).to(sample.device).expand(batch);
         var tEmb = time_proj.forward(timesteps).to(sample.dtype);

@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using DiffII.Diffusion.Schedulers;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -53,7 +54,7 @@ public static class Sampling
                 {
                     var both = sd.PredictNoise(cat([x, x]), t, cat([Batched(unconditional!, batch, "unconditional"), text]));
                     var halves = both.chunk(2);
-                    noise = halves[0] + guidanceScale * (halves[1] - halves[0]);
+                    noise = halves[0].Add((halves[1] - halves[0]).Mul(guidanceScale));
                 }
                 else noise = sd.PredictNoise(x, t, text);
                 next = scope.MoveToOuter(scheduler.Step(noise, t, x, eta, generator).PrevSample);
@@ -92,7 +93,7 @@ public static class Sampling
                 if (guided)
                 {
                     var halves = sd.PredictNoise(cat([x, x]), t, cat([Batched(unconditional!, batch, "unconditional"), text])).chunk(2);
-                    noise = halves[0] + guidanceScale * (halves[1] - halves[0]);
+                    noise = halves[0].Add((halves[1] - halves[0]).Mul(guidanceScale));
                 }
                 else noise = sd.PredictNoise(x, t, text);
                 next = scope.MoveToOuter(scheduler.Step(noise, t, x).PrevSample);
@@ -124,7 +125,7 @@ public static class Sampling
         using var scope = NewDisposeScope();
         var x = latents.to(sd.DType, sd.Device);
         noise = noise is null ? randn(x.shape, dtype: x.dtype, device: x.device, generator: generator) : noise.to(x.dtype, x.device);
-        var noisy = TrainingNoise.AddNoise(sd.Schedule, x, noise, full(x.shape[0], tStart, ScalarType.Int64, x.device));
+        var noisy = TrainingNoise.AddNoise(sd.Schedule, x, noise, KeptScalars.Full([x.shape[0]], tStart, ScalarType.Int64, x.device));
         return scope.MoveToOuter(Ddim(sd, noisy, conditioning, unconditional, guidanceScale, numSteps, startIndex, eta, generator, onStep, cancellationToken));
     }
 

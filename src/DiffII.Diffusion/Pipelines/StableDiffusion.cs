@@ -169,7 +169,7 @@ public sealed class StableDiffusion : IDisposable
         using var _ = no_grad();
         using var scope = NewDisposeScope();
         using var posterior = Vae.Encode(images.to(DType, Device));
-        return scope.MoveToOuter(posterior.Mean * Vae.ScalingFactor);
+        return scope.MoveToOuter(posterior.Mean.Mul(Vae.ScalingFactor));
     }
 
     /// <summary>Scaled latents back to images in [−1, 1] (clamped), float32 on the CPU.</summary>
@@ -177,8 +177,8 @@ public sealed class StableDiffusion : IDisposable
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var images = Vae.Decode(latents.to(DType, Device) / Vae.ScalingFactor);
-        return scope.MoveToOuter(images.to(ScalarType.Float32, CPU).clamp(-1, 1));
+        var images = Vae.Decode(latents.to(DType, Device).Div(Vae.ScalingFactor));
+        return scope.MoveToOuter(images.to(ScalarType.Float32, CPU).Clamp(-1, 1));
     }
 
     /// <summary>One U-Net evaluation at one timestep for the whole batch.</summary>

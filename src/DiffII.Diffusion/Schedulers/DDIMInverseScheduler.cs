@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -42,8 +43,8 @@ public sealed class DDIMInverseScheduler(DDIMSchedulerConfig config)
 
         using var scope = NewDisposeScope();
         var (predOriginal, predEpsilon) = DDIMScheduler.Predictions(Config, modelOutput, sample, alphaProdT);
-        if (Config.ClipSample) predOriginal = predOriginal.clamp(-Config.ClipSampleRange, Config.ClipSampleRange);
-        var next = Math.Sqrt(alphaProdTNext) * predOriginal + Math.Sqrt(1 - alphaProdTNext) * predEpsilon;
+        if (Config.ClipSample) predOriginal = predOriginal.Clamp(-Config.ClipSampleRange, Config.ClipSampleRange);
+        var next = predOriginal.Mul(Math.Sqrt(alphaProdTNext)).Add(predEpsilon.Mul(Math.Sqrt(1 - alphaProdTNext)));
         return new SchedulerStep(scope.MoveToOuter(next), scope.MoveToOuter(predOriginal));
     }
 }

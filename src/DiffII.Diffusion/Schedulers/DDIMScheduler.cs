@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -71,19 +72,19 @@ public sealed class DDIMScheduler(DDIMSchedulerConfig config)
         var (predOriginal, predEpsilon) = Predictions(Config, modelOutput, sample, alphaProdT);
         if (Config.ClipSample)
         {
-            predOriginal = predOriginal.clamp(-Config.ClipSampleRange, Config.ClipSampleRange);
+            predOriginal = predOriginal.Clamp(-Config.ClipSampleRange, Config.ClipSampleRange);
             // Diffusers re-derives ε from the clipped x₀ only on request (DDIM paper's "use_clipped_model_output").
-            if (useClippedModelOutput) predEpsilon = (sample - Math.Sqrt(alphaProdT) * predOriginal) / Math.Sqrt(betaProdT);
+            if (useClippedModelOutput) predEpsilon = (sample - predOriginal.Mul(Math.Sqrt(alphaProdT))).Div(Math.Sqrt(betaProdT));
         }
 
         double variance = (1 - alphaProdTPrev) / betaProdT * (1 - alphaProdT / alphaProdTPrev);
         double stdDevT = eta * Math.Sqrt(variance);
-        var direction = Math.Sqrt(1 - alphaProdTPrev - stdDevT * stdDevT) * predEpsilon;
-        var prevSample = Math.Sqrt(alphaProdTPrev) * predOriginal + direction;
+        var direction = predEpsilon.Mul(Math.Sqrt(1 - alphaProdTPrev - stdDevT * stdDevT));
+        var prevSample = predOriginal.Mul(Math.Sqrt(alphaProdTPrev)).Add(direction);
         if (eta > 0)
         {
             var noise = varianceNoise ?? randn(modelOutput.shape, dtype: modelOutput.dtype, device: modelOutput.device, generator: generator);
-            prevSample = prevSample + stdDevT * noise;
+            prevSample = prevSample.Add(noise.Mul(stdDevT));
         }
         return new SchedulerStep(scope.MoveToOuter(prevSample), scope.MoveToOuter(predOriginal));
     }
@@ -94,9 +95,9 @@ public sealed class DDIMScheduler(DDIMSchedulerConfig config)
         double a = Math.Sqrt(alphaProdT), b = Math.Sqrt(1 - alphaProdT);
         return config.PredictionType switch
         {
-            "epsilon" => ((sample - b * modelOutput) / a, modelOutput.alias()),
-            "sample" => (modelOutput.alias(), (sample - a * modelOutput) / b),
-            _ => (a * sample - b * modelOutput, a * modelOutput + b * sample), // v_prediction
+            "epsilon" => ((sample - modelOutput.Mul(b)).Div(a), modelOutput.alias()),
+            "sample" => (modelOutput.alias(), (sample - modelOutput.Mul(a)).Div(b)),
+            _ => (sample.Mul(a) - modelOutput.Mul(b), modelOutput.Mul(a).Add(sample.Mul(b))), // v_prediction
         };
     }
 }

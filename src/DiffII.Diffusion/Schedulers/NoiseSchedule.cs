@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -19,11 +20,11 @@ public sealed class NoiseSchedule
             : config.BetaSchedule switch
             {
                 "linear" => linspace(config.BetaStart, config.BetaEnd, n, dtype: ScalarType.Float32),
-                "scaled_linear" => linspace(Math.Sqrt(config.BetaStart), Math.Sqrt(config.BetaEnd), n, dtype: ScalarType.Float32).square(),
+                "scaled_linear" => linspace(Math.Sqrt(config.BetaStart), Math.Sqrt(config.BetaEnd), n, dtype: ScalarType.Float32).Square(),
                 _ => CosineBetas(n),
             };
         if (config.RescaleBetasZeroSnr) betas = RescaleZeroTerminalSnr(betas);
-        var alphasCumprod = (1.0f - betas).cumprod(0);
+        var alphasCumprod = betas.Rsub(1.0).cumprod(0);
         Betas = betas.data<float>().ToArray();
         AlphasCumprod = alphasCumprod.data<float>().ToArray();
     }
@@ -50,12 +51,12 @@ public sealed class NoiseSchedule
     /// <summary>Rescales betas so the last timestep has zero SNR (Lin et al. 2023, Algorithm 1).</summary>
     static Tensor RescaleZeroTerminalSnr(Tensor betas)
     {
-        var sqrtBar = (1 - betas).cumprod(0).sqrt();
+        var sqrtBar = betas.Rsub(1).cumprod(0).sqrt();
         var first = sqrtBar[0].clone();
         var last = sqrtBar[-1].clone();
         sqrtBar = (sqrtBar - last) * (first / (first - last));
-        var bar = sqrtBar.square();
+        var bar = sqrtBar.Square();
         var alphas = cat([bar[..1], bar[1..] / bar[..^1]]);
-        return 1 - alphas;
+        return alphas.Rsub(1);
     }
 }

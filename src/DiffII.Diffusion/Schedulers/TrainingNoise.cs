@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -11,7 +12,7 @@ public static class TrainingNoise
     {
         using var scope = NewDisposeScope();
         var (a, b) = Coefficients(schedule, original, timesteps);
-        return scope.MoveToOuter(a * original + b * noise);
+        return scope.MoveToOuter((a * original).Add(b * noise));
     }
 
     /// <summary>The v-prediction target v = √ᾱ_t · ε − √(1 − ᾱ_t) · x₀.</summary>
@@ -44,7 +45,7 @@ public static class TrainingNoise
         Array.Fill(shape, 1L);
         shape[0] = original.shape[0];
         var a = alphas.sqrt().reshape(shape).to(original.dtype);
-        var b = (1 - alphas).sqrt().reshape(shape).to(original.dtype);
+        var b = alphas.Rsub(1).sqrt().reshape(shape).to(original.dtype);
         return (a, b);
     }
 }

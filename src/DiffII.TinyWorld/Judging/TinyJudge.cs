@@ -1,3 +1,5 @@
+using Training = DiffII.Diffusion.Training;
+using DiffII.Diffusion.Runtime;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -106,7 +108,7 @@ public sealed class TinyJudge : IDisposable
 
         manual_seed(options.Seed);
         var net = new TinyJudgeNet(FashionMnist.ClassNames.Count, options.Width);
-        var optimizer = optim.AdamW(net.parameters(), lr: options.LearningRate, weight_decay: 5e-4);
+        var optimizer = new Training.AdamW(net.parameters(), lr: options.LearningRate, weight_decay: 5e-4);
         var checkpoint = new TrainingCheckpoint(options.WorkFolder, "judge");
         var state = checkpoint.TryLoad(net, optimizer) ?? new StageState(0, []);
         var clock = Stopwatch.StartNew();
@@ -124,7 +126,7 @@ public sealed class TinyJudge : IDisposable
             var images = TinyWorldData.ToTensor(batch);
             // Mirror half the pictures: a garment mirrored is the same garment.
             var generator = new Generator((ulong)(options.Seed * 1000003 + step));
-            var mirror = rand([options.BatchSize, 1, 1, 1], generator: generator) < 0.5;
+            var mirror = rand([options.BatchSize, 1, 1, 1], generator: generator).Lt(0.5);
             images = where(mirror, images.flip(3), images);
             var labels = tensor(batch.Select(b => (long)b.Label).ToArray());
 

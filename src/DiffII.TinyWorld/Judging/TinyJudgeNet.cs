@@ -1,3 +1,4 @@
+using BatchNorm2d = DiffII.Diffusion.Models.BatchNorm2d;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -26,7 +27,7 @@ public sealed class TinyJudgeNet : nn.Module<Tensor, Tensor>
             for (int conv = 0; conv < (stage == 0 ? 1 : 2); conv++)
             {
                 layers.Add(($"{index++}", nn.Conv2d(inChannels, widths[stage], 3, padding: 1, bias: false)));
-                layers.Add(($"{index++}", nn.BatchNorm2d(widths[stage])));
+                layers.Add(($"{index++}", new BatchNorm2d(widths[stage])));
                 layers.Add(($"{index++}", nn.ReLU()));
                 inChannels = widths[stage];
             }

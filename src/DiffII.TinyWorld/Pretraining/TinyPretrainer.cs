@@ -1,3 +1,5 @@
+using Training = DiffII.Diffusion.Training;
+using DiffII.Diffusion.Runtime;
 using System.Diagnostics;
 using DiffII.Diffusion;
 using DiffII.Diffusion.IO;
@@ -74,7 +76,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
     {
         manual_seed(options.Seed);
         var vae = NewVae(device: _device);
-        var optimizer = optim.AdamW(vae.parameters(), lr: options.VaeLearningRate, beta1: 0.9, beta2: 0.99, weight_decay: 1e-4);
+        var optimizer = new Training.AdamW(vae.parameters(), lr: options.VaeLearningRate, beta1: 0.9, beta2: 0.99, weight_decay: 1e-4);
         var checkpoint = new TrainingCheckpoint(options.WorkFolder, "vae");
         var state = checkpoint.TryLoad(vae, optimizer) ?? new StageState(0, []);
         if (state.ScalingFactor is double done && state.Step >= options.VaeSteps)
@@ -98,8 +100,8 @@ public sealed class TinyPretrainer(PretrainOptions options)
             optimizer.zero_grad();
             using var posterior = vae.Encode(images);
             var reconstruction = vae.Decode(posterior.Sample(generator));
-            var kl = 0.5 * (posterior.Mean.square() + posterior.Std.square() - 1 - posterior.LogVar).sum() / options.BatchSize;
-            var loss = (reconstruction - images).abs().mean() + options.VaeKlWeight * kl;
+            var kl = (posterior.Mean.Square().Add(posterior.Std.Square()).Sub(1) - posterior.LogVar).sum().Mul(0.5).Div(options.BatchSize);
+            var loss = (reconstruction - images).abs().mean().Add(kl.Mul(options.VaeKlWeight));
             loss.backward();
             nn.utils.clip_grad_norm_(vae.parameters(), 1.0);
             optimizer.step();
@@ -170,7 +172,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
 
         // (A ModuleList built around existing modules reports no parameters in TorchSharp 0.107: list them directly.)
         var trainable = unet.parameters().Concat(text.parameters()).ToList();
-        var optimizer = optim.AdamW(trainable, lr: options.UNetLearningRate, beta1: 0.9, beta2: 0.999, weight_decay: 1e-2);
+        var optimizer = new Training.AdamW(trainable, lr: options.UNetLearningRate, beta1: 0.9, beta2: 0.999, weight_decay: 1e-2);
         var checkpoint = new TrainingCheckpoint(options.WorkFolder, "unet");
         var extras = new Dictionary<string, nn.Module> { ["text"] = text, ["ema"] = ema };
         var state = checkpoint.TryLoad(unet, optimizer, extras) ?? new StageState(0, []);
@@ -200,7 +202,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
             Tensor latents;
             using (no_grad())
             using (var posterior = vae.Encode(TinyWorldData.ToTensor(batch, _device)))
-                latents = posterior.Sample(generator) * vae.ScalingFactor;
+                latents = posterior.Sample(generator).Mul(vae.ScalingFactor);
             var noise = randn(latents.shape, device: _device, generator: generator);
             var timesteps = TrainingNoise.SampleTimesteps(schedule, options.BatchSize, _device, generator);
             var noisy = TrainingNoise.AddNoise(schedule, latents, noise, timesteps);
@@ -208,7 +210,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
             LearningRateSchedule.Apply(optimizer, LearningRateSchedule.WarmupCosine(step, options.UNetSteps, options.WarmupSteps, options.UNetLearningRate));
             optimizer.zero_grad();
             var states = text.forward(tokenizer.EncodeBatch(captions, _device));
-            var perSample = (unet.forward(noisy, timesteps, states) - noise).square().mean([1L, 2L, 3L]);
+            var perSample = (unet.forward(noisy, timesteps, states) - noise).Square().mean([1L, 2L, 3L]);
             var loss = (perSample * MinSnrWeights(schedule, timesteps, options.MinSnrGamma)).mean();
             loss.backward();
             nn.utils.clip_grad_norm_(trainable, 1.0);
@@ -245,8 +247,8 @@ public sealed class TinyPretrainer(PretrainOptions options)
     {
         if (gamma <= 0) return ones(timesteps.shape, device: timesteps.device);
         var alphas = schedule.AlphasCumprodTensor(timesteps.device).index_select(0, timesteps);
-        var snr = alphas / (1 - alphas);
-        return snr.clamp_max(gamma) / snr;
+        var snr = alphas / alphas.Rsub(1);
+        return snr.ClampMax(gamma) / snr;
     }
 
     static void CopyWeights(nn.Module from, nn.Module to)
@@ -261,7 +263,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
         using var _ = no_grad();
         var source = model.state_dict();
         foreach (var (key, value) in ema.state_dict())
-            if (value.is_floating_point()) value.mul_(decay).add_(source[key], alpha: 1 - decay);
+            if (value.is_floating_point()) value.Mul_(decay).Add_(source[key], 1 - decay);
             else value.copy_(source[key]);
     }
 

@@ -1,3 +1,5 @@
+using DiffII.Diffusion.Runtime;
+using Training = DiffII.Diffusion.Training;
 using System.Diagnostics;
 using System.Text.Json;
 using DiffII.Augmentation;
@@ -79,7 +81,7 @@ public static class ConceptLearner
         var groups = new List<AdamW.ParamGroup> { new(trainable.TokenRows.ToList(), lr: options.TokenLearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: options.WeightDecay) };
         if (trainable.Lora is not null)
             groups.Add(new AdamW.ParamGroup(trainable.Lora.Parameters().ToList(), lr: options.LoraLearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: options.WeightDecay));
-        var optimizer = optim.AdamW(groups);
+        var optimizer = new Training.AdamW(groups);
         var allParameters = groups.SelectMany(g => g.Parameters).ToList();
 
         string checkpointFolder = Path.Combine(workFolder, "concepts-checkpoint");
@@ -109,7 +111,7 @@ public static class ConceptLearner
                 var index = tensor(picks.Select(p => (long)p).ToArray(), ScalarType.Int64, sd.Device);
                 var mean = means.index_select(0, index);
                 var std = stds.index_select(0, index);
-                var latents = (mean + std * randn(mean.shape, dtype: mean.dtype, device: sd.Device, generator: generator)) * sd.Vae.ScalingFactor;
+                var latents = mean.Add(std * randn(mean.shape, dtype: mean.dtype, device: sd.Device, generator: generator)).Mul(sd.Vae.ScalingFactor);
                 var noise = randn(latents.shape, dtype: latents.dtype, device: sd.Device, generator: generator);
                 var timesteps = TrainingNoise.SampleTimesteps(sd.Schedule, options.BatchSize, sd.Device, generator);
                 var noisy = TrainingNoise.AddNoise(sd.Schedule, latents, noise, timesteps);
@@ -129,9 +131,10 @@ public static class ConceptLearner
                 if (!double.IsFinite(value) || !double.IsFinite(gradientNorm))
                 {
                     // Checked before the update, so the weights are untouched. The step is tried again on the same batch
-                    // (as mixed-precision trainers skip a step whose gradients overflowed): on this project's 2-core
-                    // AMD hosts a loaded machine has produced one-off NaNs in runs that were bit-identical until then.
-                    // A value that stays non-finite on the same batch and weights is divergence: stop, saving nothing.
+                    // (as mixed-precision trainers skip a step whose gradients overflowed). One-off NaNs in runs that were
+                    // bit-identical until then came from TorchSharp Scalars freed mid-call (see KeptScalars, which fixes
+                    // that); the retry stays as a second line for any other transient fault. A value that stays
+                    // non-finite on the same batch and weights is divergence: stop, saving nothing.
                     if (++nonFiniteRetries > MaxNonFiniteRetries)
                         throw new NonFiniteLossException(step + 1, double.IsFinite(value) ? gradientNorm : value);
                     optimizer.zero_grad();

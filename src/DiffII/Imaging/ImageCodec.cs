@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using SkiaSharp;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -141,7 +142,7 @@ public static class ImageCodec
             throw new ArgumentException($"Expected an image tensor [3, H, W]; got [{string.Join(", ", image.shape)}].", nameof(image));
         int h = (int)image.shape[1], w = (int)image.shape[2];
         using var scope = NewDisposeScope();
-        var bytes = ((image.detach().to(ScalarType.Float32, CPU).clamp(-1, 1) + 1) * 127.5f).round().to(ScalarType.Byte)
+        var bytes = image.detach().to(ScalarType.Float32, CPU).Clamp(-1, 1).Add(1).Mul(127.5).round().to(ScalarType.Byte)
             .permute(1, 2, 0).contiguous().data<byte>().ToArray();
         using var bitmap = new SKBitmap(new SKImageInfo(w, h, SKColorType.Rgba8888, SKAlphaType.Opaque));
         var pixels = new SKColor[w * h];

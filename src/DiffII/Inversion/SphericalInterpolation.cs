@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -31,8 +32,8 @@ public static class SphericalInterpolation
         using var scope = NewDisposeScope();
         var a = Flat(z1, batched).to(ScalarType.Float64);
         var b = Flat(z2, batched).to(ScalarType.Float64);
-        var cos = (a * b).sum(1) / (a.norm(1) * b.norm(1)).clamp_min(double.Epsilon);
-        return scope.MoveToOuter(cos.clamp(-1.0, 1.0).arccos());
+        var cos = (a * b).sum(1) / (a.norm(1) * b.norm(1)).ClampMin(double.Epsilon);
+        return scope.MoveToOuter(cos.Clamp(-1.0, 1.0).arccos());
     }
 
     /// <summary>Interpolates one pair at phase <paramref name="phi"/> (radians; any real value, periodic in 2π).</summary>
@@ -65,24 +66,24 @@ public static class SphericalInterpolation
 
         var normA = a.norm(1, keepdim: true);
         var normB = b.norm(1, keepdim: true);
-        var cos = ((a * b).sum(1, keepdim: true) / (normA * normB).clamp_min(double.Epsilon)).clamp(-1.0, 1.0);
+        var cos = ((a * b).sum(1, keepdim: true) / (normA * normB).ClampMin(double.Epsilon)).Clamp(-1.0, 1.0);
         var theta = cos.arccos();
         var sinTheta = theta.sin();
-        var degenerate = sinTheta < DegenerateSinTheta;
+        var degenerate = sinTheta.Lt(DegenerateSinTheta);
 
         // General case. Divide by a safe denominator: the degenerate rows are replaced below.
         var safeSin = where(degenerate, ones_like(sinTheta), sinTheta);
-        var general = ((theta - p).sin() * a + p.sin() * b) / safeSin;
+        var general = ((theta - p).sin() * a).Add(p.sin() * b) / safeSin;
 
         Tensor result = general;
         if (degenerate.any().item<bool>())
         {
             // A direction orthogonal to z1 (Gram–Schmidt on a Gaussian draw), scaled to |z2|.
             var draw = randn(a.shape, dtype: ScalarType.Float64, device: a.device, generator: generator);
-            var unitA = a / normA.clamp_min(double.Epsilon);
+            var unitA = a / normA.ClampMin(double.Epsilon);
             var orthogonal = draw - (draw * unitA).sum(1, keepdim: true) * unitA;
-            var u = orthogonal / orthogonal.norm(1, keepdim: true).clamp_min(double.Epsilon) * normB;
-            var circle = p.cos() * a + p.sin() * u;
+            var u = orthogonal / orthogonal.norm(1, keepdim: true).ClampMin(double.Epsilon) * normB;
+            var circle = (p.cos() * a).Add(p.sin() * u);
             result = where(degenerate, circle, general);
         }
         return scope.MoveToOuter(result.reshape(z1.shape).to(z1.dtype));

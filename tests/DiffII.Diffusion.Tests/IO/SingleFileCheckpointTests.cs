@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using DiffII.Diffusion.IO;
 using static TorchSharp.torch;
 
@@ -201,7 +202,7 @@ public class SingleFileCheckpointTests
         if (what == "text_encoder" && !expected.ContainsKey(positionIds))
         {
             // The tiny text encoder was saved without the buffer; the reader always provides it, as 0..n-1.
-            expected = expected.Append(new(positionIds, arange(77, dtype: ScalarType.Int64).unsqueeze(0))).ToDictionary();
+            expected = expected.Append(new(positionIds, KeptScalars.Arange(77, ScalarType.Int64).unsqueeze(0))).ToDictionary();
         }
         Assert.Equal(expected.Keys.Order(), got.Keys.Order());
         foreach (var (key, tensor) in expected)

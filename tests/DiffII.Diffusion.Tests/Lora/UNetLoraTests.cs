@@ -1,3 +1,4 @@
+using Training = DiffII.Diffusion.Training;
 using DiffII.Diffusion.IO;
 using DiffII.Diffusion.Lora;
 using DiffII.Diffusion.Models;
@@ -108,7 +109,7 @@ public class UNetLoraTests
         Assert.Equal(12 * 4 * 2, parameters.Count);
         Assert.All(parameters, p => Assert.True(p.requires_grad));
 
-        var optimizer = optim.AdamW(parameters, lr: 1e-2);
+        var optimizer = new Training.AdamW(parameters, lr: 1e-2);
         var text = ModelTestData.Golden("text.last_hidden_state")[..2];
         var sample = ModelTestData.Golden("unet.sample");
         var t = ModelTestData.Golden("unet.timesteps");

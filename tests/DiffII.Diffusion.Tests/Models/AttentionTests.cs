@@ -20,7 +20,7 @@ public class AttentionTests
         var q = Heads(Lin(a.to_q, x64));
         var k = Heads(Lin(a.to_k, c64));
         var v = Heads(Lin(a.to_v, c64));
-        var probs = (q.matmul(k.transpose(-1, -2)) * Math.Pow(a.HeadDim, -0.5)).softmax(-1);
+        var probs = q.matmul(k.transpose(-1, -2)).Mul(Math.Pow(a.HeadDim, -0.5)).softmax(-1);
         var o = probs.matmul(v).transpose(1, 2).reshape(x.shape[0], x.shape[1], a.InnerDim);
         return Lin((TorchSharp.Modules.Linear)a.to_out[0], o).MoveToOuterDisposeScope();
     }
@@ -53,7 +53,7 @@ public class AttentionTests
         var x = randn(2, 16, 3, 5);
         var tokens = nn.functional.group_norm(x, 4, attention.group_norm!.weight, attention.group_norm.bias, 1e-6).flatten(2).transpose(1, 2);
         var attended = Reference(attention, tokens, null).to(ScalarType.Float32).transpose(1, 2).reshape(2, 16, 3, 5);
-        TensorAssert.Close((attended + x) / 2.0, attention.forward(x), 1e-5, 1e-5, "VAE-style attention");
+        TensorAssert.Close(attended.Add(x).Div(2.0), attention.forward(x), 1e-5, 1e-5, "VAE-style attention");
     }
 
     [Fact]
@@ -63,7 +63,7 @@ public class AttentionTests
         using var _ = no_grad();
         manual_seed(13);
         var attention = new Attention(64, 32, heads: 2, headDim: 32, bias: false, upcastAttention: true, dtype: ScalarType.BFloat16);
-        var x = (randn(1, 300, 64) * 4).to(ScalarType.BFloat16);
+        var x = randn(1, 300, 64).Mul(4).to(ScalarType.BFloat16);
         var context = randn(1, 77, 32).to(ScalarType.BFloat16);
         var output = attention.forward(x, context);
         Assert.Equal(ScalarType.BFloat16, output.dtype);
@@ -72,7 +72,7 @@ public class AttentionTests
         var q = Heads(attention.to_q.forward(x));
         var k = Heads(attention.to_k.forward(context));
         var v = Heads(attention.to_v.forward(context));
-        var attended = (q.matmul(k.transpose(-1, -2)) / Math.Sqrt(32)).softmax(-1).matmul(v);
+        var attended = q.matmul(k.transpose(-1, -2)).Div(Math.Sqrt(32)).softmax(-1).matmul(v);
         var expected = attention.to_out[0].forward(attended.transpose(1, 2).reshape(1, 300, 64).to(ScalarType.BFloat16));
         TensorAssert.Close(expected.to(ScalarType.Float32), output.to(ScalarType.Float32), 2e-2, 2e-2, "upcast bf16 attention");
     }
@@ -80,7 +80,7 @@ public class AttentionTests
     sealed class ConstantAdapter(double value) : IProjectionAdapter
     {
         public int Calls;
-        public Tensor Delta(Tensor input) { Calls++; return full_like(input.narrow(-1, 0, 1), value).expand(input.shape[0], input.shape[1], 8); }
+        public Tensor Delta(Tensor input) { Calls++; return ones_like(input.narrow(-1, 0, 1)).Mul(value).expand(input.shape[0], input.shape[1], 8); }
     }
 
     [Fact]
@@ -100,7 +100,7 @@ public class AttentionTests
         Assert.Equal(1, v.Calls);
         Assert.Equal(keys, attention.state_dict().Keys.ToList());
         // softmax rows sum to 1, so +0.5 on every value entry adds to_out.0(0.5·1) to every output token.
-        var shift = nn.functional.linear(full(1, 1, 8, 0.5), ((TorchSharp.Modules.Linear)attention.to_out[0]).weight);
-        TensorAssert.Close(plain + shift, adapted, 1e-5, 1e-5, "adapter on to_v");
+        var shift = nn.functional.linear(KeptScalars.Full([1, 1, 8], 0.5), ((TorchSharp.Modules.Linear)attention.to_out[0]).weight);
+        TensorAssert.Close(plain.Add(shift), adapted, 1e-5, 1e-5, "adapter on to_v");
     }
 }

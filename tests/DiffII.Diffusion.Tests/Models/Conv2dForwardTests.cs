@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using DiffII.Diffusion.Models;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -16,8 +17,8 @@ public class Conv2dForwardTests
         var conv = nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: kernel / 2, dtype: ScalarType.BFloat16);
         using (no_grad())
         {
-            conv.weight!.copy_(randn(conv.weight.shape, generator: generator) / Math.Sqrt(inChannels * kernel * kernel));
-            conv.bias!.copy_(randn(outChannels, generator: generator) * 0.1);
+            conv.weight!.copy_(randn(conv.weight.shape, generator: generator).Div(Math.Sqrt(inChannels * kernel * kernel)));
+            conv.bias!.copy_(randn(outChannels, generator: generator).Mul(0.1));
         }
         return (conv, randn(2, inChannels, size, size, generator: generator).to(ScalarType.BFloat16));
     }
@@ -56,7 +57,7 @@ public class Conv2dForwardTests
         // One bf16 rounding of a float32-accumulated result: at most half an ulp, 2^-9 of the value. Allow one ulp
         // (2^-8) for the kernel's own summation order, plus 1e-3 of the range for outputs near zero. The faulty
         // kernel is off by 0.1-0.6 of the range.
-        var allowed = reference.abs() * Math.Pow(2, -8) + 1e-3 * scale;
+        var allowed = reference.abs().Mul(Math.Pow(2, -8)).Add(1e-3 * scale);
         Assert.True(error.le(allowed).all().item<bool>(),
             $"bf16 conv {inChannels}->{outChannels} k{kernel} s{stride} differs from float32 by up to {error.max().item<float>()} (range {scale})");
     }

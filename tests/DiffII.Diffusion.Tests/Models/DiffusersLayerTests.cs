@@ -106,7 +106,7 @@ public class DiffusersLayerTests
     public void Timesteps_MatchDiffusersEmbedding(double shift, bool flip, double[] expected)
     {
         using var scope = NewDisposeScope();
-        var embedding = new Timesteps(64, flip, shift).forward(arange(128));
+        var embedding = new Timesteps(64, flip, shift).forward(KeptScalars.Arange(128));
         Assert.Equal(new long[] { 128, 64 }, embedding.shape);
         var slice = embedding[TensorIndex.Slice(23, 26), TensorIndex.Slice(47, 50)].flatten();
         TensorAssert.Close(tensor(expected, dtype: ScalarType.Float32), slice, 1e-3, 0, "timestep embedding");

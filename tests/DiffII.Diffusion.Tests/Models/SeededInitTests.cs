@@ -66,7 +66,7 @@ public class SeededInitTests
         var g = new Generator(0);
         var sample = randn([1, 4, 32, 32], generator: g);
         var text = randn([1, 77, 8], generator: g);
-        var image = rand([1, 3, 64, 64], generator: g) * 2 - 1;
+        var image = rand([1, 3, 64, 64], generator: g).Mul(2).Sub(1);
         Assert.Equal(Doubles(golden.GetProperty("inputs_first4").GetProperty("sample")), sample.flatten()[..4].to(ScalarType.Float64).data<double>().ToArray());
 
         AssertSlice(unet.forward(sample, tensor(new long[] { 10 }), text), golden.GetProperty("unet_eps"), "tiny UNet eps");
@@ -84,6 +84,6 @@ public class SeededInitTests
         using var unet = new UNet2DConditionModel(config);
         var norms = unet.named_modules().Where(m => m.module is TorchSharp.Modules.GroupNorm).Select(m => (TorchSharp.Modules.GroupNorm)m.module).ToList();
         Assert.NotEmpty(norms);
-        Assert.All(norms, n => Assert.True(n.weight.eq(1).all().item<bool>() && n.bias!.eq(0).all().item<bool>()));
+        Assert.All(norms, n => Assert.True(n.weight.Eq(1).all().item<bool>() && n.bias!.Eq(0).all().item<bool>()));
     }
 }

@@ -1,3 +1,4 @@
+using Training = DiffII.Diffusion.Training;
 using DiffII.Diffusion.Pipelines;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -22,7 +23,7 @@ public class TextualInversionTests
         sd.TextEncoder.TrainTokenRows([id], rows);
         TensorAssert.Close(before, sd.TextEncoder.forward(ids), 0, 0, "override with identical rows changes nothing");
 
-        var optimizer = optim.AdamW([rows], lr: 0.05, weight_decay: 0.01);
+        var optimizer = new Training.AdamW([rows], lr: 0.05, weight_decay: 0.01);
         var target = sd.TextEncoder.forward(sd.Tokenizer.EncodeBatch(["a photo of a dog"])).detach();
         double first = 0, last = 0;
         for (int step = 0; step < 20; step++)

@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using DiffII.Diffusion.IO;
 using DiffII.Diffusion.Pipelines;
 using TorchSharp;
@@ -50,7 +51,7 @@ public class StableDiffusionTests
         var final = Sampling.Ddim(sd, Golden("ddim.x_T"), Sampling.Constant(text[..1]), text[2..3], guidanceScale: 7.5, numSteps: 10,
             onStep: s => TensorAssert.Close(expected[s.Index], s.Latents, 1e-3, 1e-3, $"ddim.latents[{s.Index}]"));
         TensorAssert.Close(Golden("ddim.final"), final, 1e-3, 1e-3, "ddim.final");
-        TensorAssert.Close(Golden("ddim.image"), sd.Vae.Decode(final / sd.Vae.ScalingFactor), 1e-3, 1e-3, "ddim.image");
+        TensorAssert.Close(Golden("ddim.image"), sd.Vae.Decode(final.Div(sd.Vae.ScalingFactor)), 1e-3, 1e-3, "ddim.image");
     }
 
     [Fact]

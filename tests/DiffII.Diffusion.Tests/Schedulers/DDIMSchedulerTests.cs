@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using DiffII.Diffusion.IO;
 using DiffII.Diffusion.Schedulers;
 using static TorchSharp.torch;
@@ -54,8 +55,8 @@ public class DDIMSchedulerTests
         var x0 = randn([2, 4, 8, 8], generator: g);
         var eps = randn([2, 4, 8, 8], generator: g);
         long t = s.Timesteps[3], prev = s.Timesteps[4];
-        var noisyAt = (long step) => TrainingNoise.AddNoise(s.Schedule, x0, eps, full(2, step, ScalarType.Int64));
-        var output = TrainingNoise.Target(s.Schedule, x0, eps, full(2, t, ScalarType.Int64));
+        var noisyAt = (long step) => TrainingNoise.AddNoise(s.Schedule, x0, eps, KeptScalars.Full([2], step, ScalarType.Int64));
+        var output = TrainingNoise.Target(s.Schedule, x0, eps, KeptScalars.Full([2], t, ScalarType.Int64));
         var result = s.Step(output, t, noisyAt(t));
         TensorAssert.Close(noisyAt(prev), result.PrevSample, 1e-5, 1e-5, $"{prediction}: x_prev");
         TensorAssert.Close(x0, result.PredOriginalSample, 1e-4, 1e-4, $"{prediction}: x0");
@@ -63,7 +64,7 @@ public class DDIMSchedulerTests
         // The inverse step goes back up, exactly, with the same oracle.
         var inv = new DDIMInverseScheduler(config);
         inv.SetTimesteps(10);
-        var up = inv.Step(TrainingNoise.Target(s.Schedule, x0, eps, full(2, prev, ScalarType.Int64)), t, noisyAt(prev));
+        var up = inv.Step(TrainingNoise.Target(s.Schedule, x0, eps, KeptScalars.Full([2], prev, ScalarType.Int64)), t, noisyAt(prev));
         TensorAssert.Close(noisyAt(t), up.PrevSample, 1e-5, 1e-5, $"{prediction}: inverse step");
     }
 
@@ -89,9 +90,9 @@ public class DDIMSchedulerTests
         var s = new DDIMScheduler(TinyA with { ClipSample = true, ClipSampleRange = 1.0 });
         s.SetTimesteps(10);
         long t = s.Timesteps[2], prev = s.Timesteps[3];
-        var sample = full([1, 4], 3.0f);
-        var output = full([1, 4], 0.1f);
-        var noise = full([1, 4], 0.5f);
+        var sample = KeptScalars.Full([1, 4], 3.0);
+        var output = KeptScalars.Full([1, 4], (double)0.1f);
+        var noise = KeptScalars.Full([1, 4], 0.5);
         var result = s.Step(output, t, sample, eta: 1.0, varianceNoise: noise);
         double a = s.Schedule.AlphasCumprod[t], ap = s.Schedule.AlphasCumprod[prev];
         double x0 = Math.Clamp((3.0 - Math.Sqrt(1 - a) * 0.1) / Math.Sqrt(a), -1, 1);

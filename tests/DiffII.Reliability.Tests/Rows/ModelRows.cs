@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using System.Text.Json;
 using DiffII.Augmentation;
 using DiffII.Diffusion.IO;
@@ -162,7 +163,7 @@ public static class ModelRows
     static void Poison(StableDiffusion sd)
     {
         var ids = PoisonedWord(sd);
-        sd.TextEncoder.SetTokenEmbeddings(ids, full(ids.Count, sd.TextEncoder.Config.HiddenSize, double.NaN));
+        sd.TextEncoder.SetTokenEmbeddings(ids, KeptScalars.Full([ids.Count, sd.TextEncoder.Config.HiddenSize], double.NaN));
     }
 
     static void AssertFailuresReported(string work, IReadOnlyCollection<string> failed, IReadOnlyCollection<string> made)
@@ -215,7 +216,7 @@ public static class ModelRows
             ModelFiles.Rewrite(Path.Combine(model, "text_encoder", "model.safetensors"), t =>
             {
                 using var _ = no_grad();
-                foreach (int id in ids) t[ModelFiles.TokenEmbeddingKey][id].fill_(double.NaN);
+                foreach (int id in ids) t[ModelFiles.TokenEmbeddingKey][id].Fill_(double.NaN);
             });
         }
         string images = Tiny.Folder(s.Path("images"), ("a", 2), ("b", 2));

@@ -122,7 +122,7 @@ public static class ResourceRows
     {
         using var sd = Tiny.Load();
         using (no_grad())
-            sd.Unet.parameters().First().fill_(double.NaN);
+            sd.Unet.parameters().First().Fill_(double.NaN);
         string work = s.Path("work");
         using var augmenter = new DiffIIAugmenter(sd, Tiny.Options(learnSteps: 4), work);
         var e = Assert.Throws<NonFiniteLossException>(() => augmenter.Fit(Tiny.Images(("a", 2), ("b", 2))));

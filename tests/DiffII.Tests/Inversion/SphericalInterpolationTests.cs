@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using DiffII.Inversion;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -37,7 +38,7 @@ public class SphericalInterpolationTests
         Assert.True(allclose(SphericalInterpolation.Slerp(z1, z2, 0.0), z1, rtol: 1e-5, atol: 1e-5));
         Assert.True(allclose(SphericalInterpolation.Slerp(z1, z2, theta), z2, rtol: 1e-5, atol: 1e-5));
         // Unequal norms: the end points are still hit exactly.
-        var z3 = z2 * 1.5;
+        var z3 = z2.Mul(1.5);
         Assert.True(allclose(SphericalInterpolation.Slerp(z1, z3, theta), z3, rtol: 1e-5, atol: 1e-5));
     }
 
@@ -67,15 +68,15 @@ public class SphericalInterpolationTests
         {
             "identical" => z1.clone(),
             "opposite" => -z1,
-            "near-identical" => z1 + 1e-7f * other,
-            _ => -z1 + 1e-7f * other,
+            "near-identical" => z1.Add(other.Mul(1e-7f)),
+            _ => (-z1).Add(other.Mul(1e-7f)),
         };
         var phis = tensor(new[] { 0.0, 0.5, Math.PI / 2, Math.PI, 4.0, 2 * Math.PI - 1e-3 });
         var batch = SphericalInterpolation.Slerp(z1.expand(6, -1), z2.expand(6, -1), phis, new Generator(9));
         Assert.False(batch.isnan().any().item<bool>() || batch.isinf().any().item<bool>(), $"{kind}: non-finite values");
         // Every point stays on the sphere of radius |z1| and φ = 0 gives z1 back.
         var norms = batch.norm(1);
-        Assert.True(allclose(norms, full_like(norms, z1.norm().item<float>()), rtol: 1e-4), $"{kind}: norms {norms.str()}");
+        Assert.True(allclose(norms, ones_like(norms).Mul(z1.norm().item<float>()), rtol: 1e-4), $"{kind}: norms {norms.str()}");
         Assert.True(allclose(batch[0], z1, atol: 1e-4));
         if (kind == "opposite") Assert.True(allclose(batch[3], z2, atol: 1e-4), "φ = π reaches the opposite point");
     }
@@ -106,7 +107,7 @@ public class SphericalInterpolationTests
 
         double mean = z.mean().item<float>();
         double variance = z.var().item<float>();
-        var normRatio = z.norm(1) / Math.Sqrt(dim);
+        var normRatio = z.norm(1).Div(Math.Sqrt(dim));
         Assert.InRange(mean, -0.01, 0.01);
         Assert.InRange(variance, 0.97, 1.03);
         Assert.InRange(normRatio.min().item<float>(), 0.97, 1.03);
