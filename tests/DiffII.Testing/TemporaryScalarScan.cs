@@ -9,7 +9,8 @@ namespace DiffII.Testing;
 /// alive (see <c>DiffII.Diffusion.Runtime.KeptScalars</c> for the fault): direct conversions of numbers to Scalars,
 /// calls to TorchSharp methods that make such temporaries themselves (found the same way in TorchSharp.dll,
 /// transitively: <c>a + b</c>, <c>x * 0.5</c>, <c>x.square()</c>, …), and TorchSharp modules and optimizers whose
-/// forward or step does (BatchNorm, AdamW, SGD).
+/// forward or step does (BatchNorm, AdamW, SGD). Also torch Generators made without a <c>using</c>, the same fault
+/// with another native object.
 /// </summary>
 public static class TemporaryScalarScan
 {
@@ -50,9 +51,17 @@ public static class TemporaryScalarScan
     public static List<string> Problems(string assemblyPath)
     {
         var problems = new List<string>();
-        foreach (var call in IlCallScanner.Calls(assemblyPath))
+        var calls = IlCallScanner.Calls(assemblyPath);
+        foreach (var call in calls)
             if (Problem(call) is { } problem)
                 problems.Add($"{Path.GetFileName(assemblyPath)}: {call.Caller} calls {call.Callee}: {problem}");
+        // A torch Generator has a native handle and a finalizer too: one made for a call (randn(..., generator: new
+        // Generator(7))) or left in a plain local can be freed during its last use. The method that makes one must
+        // dispose of it (a using), which keeps it alive until then.
+        foreach (var method in calls.GroupBy(c => c.Caller))
+            if (method.Any(c => c.Callee.StartsWith("TorchSharp.torch+Generator::.ctor(", StringComparison.Ordinal))
+                && !method.Any(c => c.Callee is "System.IDisposable::Dispose()" or "TorchSharp.torch+Generator::Dispose()"))
+                problems.Add($"{Path.GetFileName(assemblyPath)}: {method.Key} makes a TorchSharp Generator without a using: it can be finalized while libtorch uses it");
         return problems.Distinct().ToList();
     }
 
@@ -68,7 +77,7 @@ public static class TemporaryScalarScan
             .ToList();
         Assert.True(problems.Count == 0,
             $"{problems.Count} call(s) hand libtorch a temporary Scalar; use DiffII.Diffusion.Runtime.KeptScalars " +
-            "(Add, Mul, Clamp, Arange, …), DiffII.Diffusion.Models.BatchNorm2d or DiffII.Diffusion.Training.AdamW/SGD:\n" +
+            "(Add, Mul, Clamp, Arange, …), DiffII.Diffusion.Models.BatchNorm2d or DiffII.Diffusion.Training.AdamW/SGD, and `using var` for Generators:\n" +
             string.Join("\n", problems.Take(60)));
     }
 

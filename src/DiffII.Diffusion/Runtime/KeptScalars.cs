@@ -26,224 +26,121 @@ public static class KeptScalars
     static readonly Scalar One = 1.ToScalar();
     static readonly Scalar Two = 2.ToScalar();
 
+    /// <summary>Runs <paramref name="op"/> with <paramref name="value"/> as a Scalar that is disposed only after it returns.</summary>
+    static Tensor With(double value, Func<Scalar, Tensor> op)
+    {
+        using var scalar = value.ToScalar();
+        return op(scalar);
+    }
+
+    /// <inheritdoc cref="With(double, Func{Scalar, Tensor})"/>
+    static Tensor With(long value, Func<Scalar, Tensor> op)
+    {
+        using var scalar = value.ToScalar();
+        return op(scalar);
+    }
+
     /// <summary><c>a + b</c>.</summary>
     public static Tensor Add(this Tensor a, Tensor b) => a.add(b, One);
 
     /// <summary><c>a + alpha * b</c>.</summary>
-    public static Tensor Add(this Tensor a, Tensor b, double alpha)
-    {
-        using var s = alpha.ToScalar();
-        return a.add(b, s);
-    }
+    public static Tensor Add(this Tensor a, Tensor b, double alpha) => With(alpha, s => a.add(b, s));
 
     /// <summary><c>x + value</c>.</summary>
-    public static Tensor Add(this Tensor x, double value)
-    {
-        using var s = value.ToScalar();
-        return x.add(s, One);
-    }
+    public static Tensor Add(this Tensor x, double value) => With(value, s => x.add(s, One));
 
     /// <summary><c>x + value</c>, for integral tensors too.</summary>
-    public static Tensor Add(this Tensor x, long value)
-    {
-        using var s = value.ToScalar();
-        return x.add(s, One);
-    }
+    public static Tensor Add(this Tensor x, long value) => With(value, s => x.add(s, One));
 
     /// <summary>In place: <c>a += b</c>.</summary>
     public static Tensor Add_(this Tensor a, Tensor b) => a.add_(b, One);
 
     /// <summary>In place: <c>a += alpha * b</c>.</summary>
-    public static Tensor Add_(this Tensor a, Tensor b, double alpha)
-    {
-        using var s = alpha.ToScalar();
-        return a.add_(b, s);
-    }
+    public static Tensor Add_(this Tensor a, Tensor b, double alpha) => With(alpha, s => a.add_(b, s));
 
     /// <summary>In place: <c>x += value</c>.</summary>
-    public static Tensor Add_(this Tensor x, double value)
-    {
-        using var s = value.ToScalar();
-        return x.add_(s, One);
-    }
+    public static Tensor Add_(this Tensor x, double value) => With(value, s => x.add_(s, One));
 
     /// <summary>In place: <c>x += value</c>, for integral tensors too.</summary>
-    public static Tensor Add_(this Tensor x, long value)
-    {
-        using var s = value.ToScalar();
-        return x.add_(s, One);
-    }
+    public static Tensor Add_(this Tensor x, long value) => With(value, s => x.add_(s, One));
 
     /// <summary><c>a - b</c>.</summary>
     public static Tensor Sub(this Tensor a, Tensor b) => a.sub(b);
 
     /// <summary><c>x - value</c>.</summary>
-    public static Tensor Sub(this Tensor x, double value)
-    {
-        using var s = value.ToScalar();
-        return x.sub(s);
-    }
+    public static Tensor Sub(this Tensor x, double value) => With(value, s => x.sub(s));
 
     /// <summary><c>x - value</c>, for integral tensors too.</summary>
-    public static Tensor Sub(this Tensor x, long value)
-    {
-        using var s = value.ToScalar();
-        return x.sub(s);
-    }
-
-    /// <summary><c>value - x</c>, for integral tensors too.</summary>
-    public static Tensor Rsub(this Tensor x, long value)
-    {
-        using var s = value.ToScalar();
-        return x.neg().add_(s, One);
-    }
+    public static Tensor Sub(this Tensor x, long value) => With(value, s => x.sub(s));
 
     /// <summary><c>value - x</c> (torch.rsub).</summary>
-    public static Tensor Rsub(this Tensor x, double value)
-    {
-        using var s = value.ToScalar();
-        return x.neg().add_(s, One);
-    }
+    public static Tensor Rsub(this Tensor x, double value) => With(value, s => x.neg().add_(s, One));
+
+    /// <summary><c>value - x</c>, for integral tensors too.</summary>
+    public static Tensor Rsub(this Tensor x, long value) => With(value, s => x.neg().add_(s, One));
 
     /// <summary>In place: <c>x += value * t1 * t2</c>.</summary>
-    public static Tensor AddCMul_(this Tensor x, Tensor t1, Tensor t2, double value)
-    {
-        using var s = value.ToScalar();
-        return x.addcmul_(t1, t2, s);
-    }
+    public static Tensor AddCMul_(this Tensor x, Tensor t1, Tensor t2, double value) => With(value, s => x.addcmul_(t1, t2, s));
 
     /// <summary>In place: <c>x += value * t1 / t2</c>.</summary>
-    public static Tensor AddCDiv_(this Tensor x, Tensor t1, Tensor t2, double value)
-    {
-        using var s = value.ToScalar();
-        return x.addcdiv_(t1, t2, s);
-    }
+    public static Tensor AddCDiv_(this Tensor x, Tensor t1, Tensor t2, double value) => With(value, s => x.addcdiv_(t1, t2, s));
 
     /// <summary><c>x * value</c>.</summary>
-    public static Tensor Mul(this Tensor x, double value)
-    {
-        using var s = value.ToScalar();
-        return x.mul(s);
-    }
+    public static Tensor Mul(this Tensor x, double value) => With(value, s => x.mul(s));
 
     /// <summary><c>x * value</c>, for integral tensors too.</summary>
-    public static Tensor Mul(this Tensor x, long value)
-    {
-        using var s = value.ToScalar();
-        return x.mul(s);
-    }
+    public static Tensor Mul(this Tensor x, long value) => With(value, s => x.mul(s));
 
     /// <summary>In place: <c>x *= value</c>.</summary>
-    public static Tensor Mul_(this Tensor x, double value)
-    {
-        using var s = value.ToScalar();
-        return x.mul_(s);
-    }
+    public static Tensor Mul_(this Tensor x, double value) => With(value, s => x.mul_(s));
 
     /// <summary><c>x / value</c>.</summary>
-    public static Tensor Div(this Tensor x, double value)
-    {
-        using var s = value.ToScalar();
-        return x.div(s);
-    }
+    public static Tensor Div(this Tensor x, double value) => With(value, s => x.div(s));
 
     /// <summary><c>x²</c>, as torch.square (which is <c>x.pow(2)</c>).</summary>
     public static Tensor Square(this Tensor x) => x.pow(Two);
 
     /// <summary><c>x ** exponent</c>.</summary>
-    public static Tensor Pow(this Tensor x, double exponent)
-    {
-        using var s = exponent.ToScalar();
-        return x.pow(s);
-    }
+    public static Tensor Pow(this Tensor x, double exponent) => With(exponent, s => x.pow(s));
 
     /// <summary><c>x.clamp(min, max)</c>.</summary>
-    public static Tensor Clamp(this Tensor x, double min, double max)
-    {
-        using var lo = min.ToScalar();
-        using var hi = max.ToScalar();
-        return x.clamp(lo, hi);
-    }
+    public static Tensor Clamp(this Tensor x, double min, double max) => With(min, lo => With(max, hi => x.clamp(lo, hi)));
 
     /// <summary><c>x.clamp(min, max)</c>, for integral tensors too.</summary>
-    public static Tensor Clamp(this Tensor x, long min, long max)
-    {
-        using var lo = min.ToScalar();
-        using var hi = max.ToScalar();
-        return x.clamp(lo, hi);
-    }
-
-    /// <summary><c>x.clamp(min: min)</c>, for integral tensors too.</summary>
-    public static Tensor ClampMin(this Tensor x, long min)
-    {
-        using var lo = min.ToScalar();
-        return x.clamp_min(lo);
-    }
+    public static Tensor Clamp(this Tensor x, long min, long max) => With(min, lo => With(max, hi => x.clamp(lo, hi)));
 
     /// <summary><c>x.clamp(min: min)</c>.</summary>
-    public static Tensor ClampMin(this Tensor x, double min)
-    {
-        using var lo = min.ToScalar();
-        return x.clamp_min(lo);
-    }
+    public static Tensor ClampMin(this Tensor x, double min) => With(min, s => x.clamp_min(s));
+
+    /// <summary><c>x.clamp(min: min)</c>, for integral tensors too.</summary>
+    public static Tensor ClampMin(this Tensor x, long min) => With(min, s => x.clamp_min(s));
 
     /// <summary><c>x.clamp(max: max)</c>.</summary>
-    public static Tensor ClampMax(this Tensor x, double max)
-    {
-        using var hi = max.ToScalar();
-        return x.clamp_max(hi);
-    }
+    public static Tensor ClampMax(this Tensor x, double max) => With(max, s => x.clamp_max(s));
 
     /// <summary><c>x == value</c>, element-wise.</summary>
-    public static Tensor Eq(this Tensor x, long value)
-    {
-        using var s = value.ToScalar();
-        return x.eq(s);
-    }
+    public static Tensor Eq(this Tensor x, long value) => With(value, s => x.eq(s));
 
     /// <summary><c>x &lt; value</c>, element-wise.</summary>
-    public static Tensor Lt(this Tensor x, double value)
-    {
-        using var s = value.ToScalar();
-        return x.lt(s);
-    }
+    public static Tensor Lt(this Tensor x, double value) => With(value, s => x.lt(s));
 
     /// <summary><c>x &gt;= value</c>, element-wise.</summary>
-    public static Tensor Ge(this Tensor x, long value)
-    {
-        using var s = value.ToScalar();
-        return x.ge(s);
-    }
+    public static Tensor Ge(this Tensor x, long value) => With(value, s => x.ge(s));
 
     /// <summary>In place: every element of <paramref name="x"/> set to <paramref name="value"/>.</summary>
-    public static Tensor Fill_(this Tensor x, double value)
-    {
-        using var s = value.ToScalar();
-        return x.fill_(s);
-    }
+    public static Tensor Fill_(this Tensor x, double value) => With(value, s => x.fill_(s));
 
     /// <summary><c>torch.full(size, value)</c> for an integral value.</summary>
-    public static Tensor Full(long[] size, long value, ScalarType? dtype = null, Device? device = null)
-    {
-        using var s = value.ToScalar();
-        return torch.full(size, s, dtype, device);
-    }
+    public static Tensor Full(long[] size, long value, ScalarType? dtype = null, Device? device = null) =>
+        With(value, s => torch.full(size, s, dtype, device));
 
     /// <summary><c>torch.full(size, value)</c>.</summary>
-    public static Tensor Full(long[] size, double value, ScalarType? dtype = null, Device? device = null)
-    {
-        using var s = value.ToScalar();
-        return torch.full(size, s, dtype, device);
-    }
+    public static Tensor Full(long[] size, double value, ScalarType? dtype = null, Device? device = null) =>
+        With(value, s => torch.full(size, s, dtype, device));
 
     /// <summary><c>torch.arange(start, end)</c> with step 1.</summary>
-    public static Tensor Arange(long start, long end, ScalarType? dtype = null, Device? device = null)
-    {
-        using var from = start.ToScalar();
-        using var to = end.ToScalar();
-        using var step = 1.ToScalar();
-        return torch.arange(from, to, step, dtype, device);
-    }
+    public static Tensor Arange(long start, long end, ScalarType? dtype = null, Device? device = null) =>
+        With(start, from => With(end, to => torch.arange(from, to, One, dtype, device)));
 
     /// <summary><c>torch.arange(end)</c>.</summary>
     public static Tensor Arange(long end, ScalarType? dtype = null, Device? device = null) => Arange(0, end, dtype, device);

@@ -303,7 +303,11 @@ public static class TinyExperimentReport
             var z1 = pool[ids[0]];
             var z2 = pool[ids[1]];
             double theta = SphericalInterpolation.Angle(z1, z2, batched: false).item<double>();
-            var starts = stack(phis.Select(phi => SphericalInterpolation.Slerp(z1, z2, phi, new TorchSharp.torch.Generator((ulong)(seed + c), CPU))).ToArray());
+            var starts = stack(phis.Select(phi =>
+            {
+                using var generator = new TorchSharp.torch.Generator((ulong)(seed + c), CPU);
+                return SphericalInterpolation.Slerp(z1, z2, phi, generator);
+            }).ToArray());
             string prompt = concepts.Prompt(c);
             var latents = TwoStageDenoiser.Denoise(sd, starts, Enumerable.Repeat(prompt, points).ToList(), Enumerable.Repeat<string?>(null, points).ToList(),
                 0, options.SampleSteps, options.GuidanceScale, cancellationToken: cancellationToken);

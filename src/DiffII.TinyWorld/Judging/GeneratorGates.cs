@@ -56,8 +56,8 @@ public static class GeneratorGates
                     cancellationToken.ThrowIfCancellationRequested();
                     using var scope = NewDisposeScope();
                     string prompt = $"a photo of a {ItemKinds.Words[kind]} {KindContexts[i % KindContexts.Count]}";
-                    var noise = randn([1, sd.LatentChannels, sd.ImageSize / sd.Vae.DownscaleFactor, sd.ImageSize / sd.Vae.DownscaleFactor],
-                        generator: new Generator((ulong)(seed * 1000 + kind * 100 + i)));
+                    using var generator = new Generator((ulong)(seed * 1000 + kind * 100 + i));
+                    var noise = randn([1, sd.LatentChannels, sd.ImageSize / sd.Vae.DownscaleFactor, sd.ImageSize / sd.Vae.DownscaleFactor], generator: generator);
                     var latents = Sampling.Ddim(sd, noise, Sampling.Constant(sd.EncodePrompts([prompt])), sd.EncodePrompts([""]), 7.5, 25);
                     if (labels.Contains(judge.Predict(sd.DecodeLatents(latents))[0])) hits++;
                 }

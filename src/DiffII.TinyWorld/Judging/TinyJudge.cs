@@ -125,7 +125,7 @@ public sealed class TinyJudge : IDisposable
             var batch = data.Batch("judge", step, options.BatchSize);
             var images = TinyWorldData.ToTensor(batch);
             // Mirror half the pictures: a garment mirrored is the same garment.
-            var generator = new Generator((ulong)(options.Seed * 1000003 + step));
+            using var generator = new Generator((ulong)(options.Seed * 1000003 + step));
             var mirror = rand([options.BatchSize, 1, 1, 1], generator: generator).Lt(0.5);
             images = where(mirror, images.flip(3), images);
             var labels = tensor(batch.Select(b => (long)b.Label).ToArray());

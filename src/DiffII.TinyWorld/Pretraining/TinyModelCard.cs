@@ -38,7 +38,8 @@ public static class TinyModelCard
         {
             using var scope = NewDisposeScope();
             string prompt = $"a photo of a {Scene.Metaclass} {suffix}";
-            var noise = randn([columns, sd.LatentChannels, sd.ImageSize / sd.Vae.DownscaleFactor, sd.ImageSize / sd.Vae.DownscaleFactor], generator: new Generator(7));
+            using var generator = new Generator(7);
+            var noise = randn([columns, sd.LatentChannels, sd.ImageSize / sd.Vae.DownscaleFactor, sd.ImageSize / sd.Vae.DownscaleFactor], generator: generator);
             var text = sd.EncodePrompts(Enumerable.Repeat(prompt, columns).ToList());
             var latents = Sampling.Ddim(sd, noise, Sampling.Constant(text), sd.EncodePrompts([""]), 7.5, 25);
             var images = sd.DecodeLatents(latents);

@@ -95,7 +95,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
             }
             using var scope = NewDisposeScope();
             var images = TinyWorldData.ToTensor(Data.Batch("vae", step, options.BatchSize), _device);
-            var generator = new Generator((ulong)(options.Seed + step), _device);
+            using var generator = new Generator((ulong)(options.Seed + step), _device);
             LearningRateSchedule.Apply(optimizer, LearningRateSchedule.WarmupCosine(step, options.VaeSteps, options.WarmupSteps, options.VaeLearningRate));
             optimizer.zero_grad();
             using var posterior = vae.Encode(images);
@@ -198,7 +198,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
                 string subject = random.NextDouble() < options.KindCaptions ? ItemKinds.WordOf(b.Label) : Scene.Metaclass;
                 return u < options.CaptionDropout + options.PartialCaptions ? b.Scene.PartialCaptionOf(subject, random, 0.5) : b.Scene.CaptionOf(subject);
             }).ToList();
-            var generator = new Generator((ulong)(options.Seed * 1000003 + step), _device);
+            using var generator = new Generator((ulong)(options.Seed * 1000003 + step), _device);
             Tensor latents;
             using (no_grad())
             using (var posterior = vae.Encode(TinyWorldData.ToTensor(batch, _device)))

@@ -76,7 +76,8 @@ public static class ConceptLearner
             if (imagesByClass[c].Count == 0) throw new ArgumentException($"Class '{classNames[c]}' has no images.");
 
         var concepts = LearnedConcepts.Initialise(sd, classNames, options.Metaclass);
-        var trainable = concepts.BeginTraining(sd, options.TrainLora ? options.LoraRank : 0, new Generator((ulong)options.Seed + 17));
+        using var initGenerator = new Generator((ulong)options.Seed + 17);
+        var trainable = concepts.BeginTraining(sd, options.TrainLora ? options.LoraRank : 0, initGenerator);
 
         var groups = new List<AdamW.ParamGroup> { new(trainable.TokenRows.ToList(), lr: options.TokenLearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: options.WeightDecay) };
         if (trainable.Lora is not null)
@@ -106,7 +107,7 @@ public static class ConceptLearner
                 }
                 using var scope = NewDisposeScope();
                 var random = new Random(SamplePlanner.StableSeed(options.Seed, 1, step));
-                var generator = new Generator((ulong)SamplePlanner.StableHash(options.Seed, 2, step), sd.Device);
+                using var generator = new Generator((ulong)SamplePlanner.StableHash(options.Seed, 2, step), sd.Device);
                 var picks = Enumerable.Range(0, options.BatchSize).Select(_ => random.Next(classOfView.Length)).ToArray();
                 var index = tensor(picks.Select(p => (long)p).ToArray(), ScalarType.Int64, sd.Device);
                 var mean = means.index_select(0, index);

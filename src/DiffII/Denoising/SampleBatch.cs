@@ -27,8 +27,12 @@ internal sealed class SampleBatch(StableDiffusion sd, GenerationOptions generati
 
         // Step 2b: pair → φ → slerp (or noise, for the baselines that do not interpolate).
         var start = strategy.NeedsInversions()
-            ? stack(batch.Select(p => SphericalInterpolation.Slerp(pool![p.Sources[0]], pool[p.Sources[1]], p.Phi!.Value, Seeded(p))).ToArray())
-            : stack(batch.Select(p => randn(LatentShape, generator: Seeded(p))).ToArray());
+            ? stack(batch.Select(p =>
+            {
+                using var generator = new Generator((ulong)p.Seed, CPU);
+                return SphericalInterpolation.Slerp(pool![p.Sources[0]], pool[p.Sources[1]], p.Phi!.Value, generator);
+            }).ToArray())
+            : stack(batch.Select(p => SeededNoise(p, LatentShape)).ToArray());
 
         // Step 3: two-stage denoising; samples without a suffix use the plain prompt throughout.
         var suffixed = batch.Select(p => p.Suffix is null ? null : prompt(p, p.Suffix)).ToList();
@@ -41,7 +45,7 @@ internal sealed class SampleBatch(StableDiffusion sd, GenerationOptions generati
     {
         var clean = sd.EncodeImages(stack(batch.Select(p => trainingImage(p.Sources[0])).ToArray()));
         // Each sample's noise comes from its own seed (on the CPU), so it does not depend on the batch it lands in.
-        var noise = stack(batch.Select(p => randn(clean.shape[1..], generator: Seeded(p))).ToArray());
+        var noise = stack(batch.Select(p => SeededNoise(p, clean.shape[1..])).ToArray());
         var text = sd.EncodePrompts(plain);
         var unconditional = generation.GuidanceScale != 1.0 ? sd.EncodePrompts([""]) : null;
         return Sampling.Img2Img(sd, clean, batch[0].Strength!.Value, Sampling.Constant(text), unconditional, generation.GuidanceScale, generation.Steps,
@@ -50,5 +54,12 @@ internal sealed class SampleBatch(StableDiffusion sd, GenerationOptions generati
 
     long[] LatentShape => [sd.LatentChannels, resolution / sd.Vae.DownscaleFactor, resolution / sd.Vae.DownscaleFactor];
 
-    static Generator Seeded(PlannedSample p) => new((ulong)p.Seed, CPU);
+    /// <summary>Noise from the sample's own seed, on the CPU, so it does not depend on the batch it lands in.</summary>
+    static Tensor SeededNoise(PlannedSample p, long[] shape)
+    {
+        // The using keeps the generator alive until libtorch is done with it: one made inside a call's arguments can be
+        // finalized while libtorch draws from it (the same fault as in KeptScalars).
+        using var generator = new Generator((ulong)p.Seed, CPU);
+        return randn(shape, generator: generator);
+    }
 }

@@ -98,9 +98,12 @@ public class AutoencoderKLTests
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         using var distribution = vae.Encode(ModelTestData.Golden("vae.image"));
-        var first = distribution.Sample(new Generator(42));
-        var again = distribution.Sample(new Generator(42));
-        var noise = randn(distribution.Mean.shape, generator: new Generator(42));
+        using var generator1 = new Generator(42);
+        var first = distribution.Sample(generator1);
+        using var generator2 = new Generator(42);
+        var again = distribution.Sample(generator2);
+        using var generator3 = new Generator(42);
+        var noise = randn(distribution.Mean.shape, generator: generator3);
         Assert.True(first.eq(again).all().item<bool>(), "the same seed must give the same sample");
         TensorAssert.Close(distribution.Mean.Add(distribution.Std * noise), first, 1e-6, 1e-6, "sample");
     }
@@ -135,7 +138,8 @@ public class AutoencoderKLTests
         using var _ = no_grad();
         using (NewDisposeScope()) { using var d = vae.Encode(image); vae.Decode(d.Sample(new Generator(1))); }
         long before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        using (NewDisposeScope()) { var d = vae.Encode(image); vae.Decode(d.Sample(new Generator(1))); }
+        using var generator4 = new Generator(1);
+        using (NewDisposeScope()) { var d = vae.Encode(image); vae.Decode(d.Sample(generator4)); }
         Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
     }
 

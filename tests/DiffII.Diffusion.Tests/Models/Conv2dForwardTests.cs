@@ -13,7 +13,7 @@ public class Conv2dForwardTests
     /// <summary>A bf16 conv with weights and input drawn from <paramref name="seed"/>'s own generator.</summary>
     static (Conv2d Conv, Tensor Input) BFloat16Conv(int inChannels, int outChannels, int kernel, int stride, int size, int seed)
     {
-        var generator = new Generator((ulong)seed);
+        using var generator = new Generator((ulong)seed);
         var conv = nn.Conv2d(inChannels, outChannels, kernel, stride: stride, padding: kernel / 2, dtype: ScalarType.BFloat16);
         using (no_grad())
         {
@@ -81,7 +81,8 @@ public class Conv2dForwardTests
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         using var conv = nn.Conv2d(8, 4, 3, padding: 1);
-        var input = randn(1, 8, 6, 6, generator: new Generator(7));
+        using var generator1 = new Generator(7);
+        var input = randn(1, 8, 6, 6, generator: generator1);
         Assert.True(conv.Forward(input).eq(conv.call(input)).all().item<bool>());
     }
 }

@@ -32,7 +32,8 @@ public class PointwiseConv2dTests
         using var conv = nn.Conv2d(6, 10, 1);
         using var pointwise = new PointwiseConv2d(6, 10);
         pointwise.load_state_dict(conv.state_dict());
-        var map = randn(2, 6, 3, 5, generator: new Generator(1));
+        using var generator1 = new Generator(1);
+        var map = randn(2, 6, 3, 5, generator: generator1);
         var expected = conv.call(map).permute(0, 2, 3, 1).reshape(2, 15, 10);
         var got = pointwise.call(map.permute(0, 2, 3, 1).reshape(2, 15, 6));
         TensorAssert.Close(expected, got, 1e-6, 1e-5, "1×1 conv as matmul");

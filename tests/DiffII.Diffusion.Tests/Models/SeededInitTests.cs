@@ -63,7 +63,7 @@ public class SeededInitTests
         AssertInitStats(unet, Stats.GetProperty("unet"), "UNet");
         AssertInitStats(vae, Stats.GetProperty("vae"), "VAE");
 
-        var g = new Generator(0);
+        using var g = new Generator(0);
         var sample = randn([1, 4, 32, 32], generator: g);
         var text = randn([1, 77, 8], generator: g);
         var image = rand([1, 3, 64, 64], generator: g).Mul(2).Sub(1);

@@ -87,7 +87,8 @@ public class UNet2DConditionModelBehaviourTests
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var (_, text) = Inputs();
-        var output = unet.forward(randn(2, 4, 9, 7, generator: new Generator(3)), tensor(10L), text);
+        using var generator1 = new Generator(3);
+        var output = unet.forward(randn(2, 4, 9, 7, generator: generator1), tensor(10L), text);
         Assert.Equal(new long[] { 2, 4, 9, 7 }, output.shape);
         Assert.False(output.isnan().any().item<bool>());
     }

@@ -89,7 +89,7 @@ public class ScalarLifetimeTests
         var ours = new BatchNorm2d(6);
         var theirs = nn.BatchNorm2d(6);
         Assert.Equal(theirs.state_dict().Keys.Order(), ours.state_dict().Keys.Order());
-        var generator = new Generator(11);
+        using var generator = new Generator(11);
         for (int step = 0; step < 3; step++)
         {
             var x = randn([4, 6, 5, 5], generator: generator).Mul(2).Add(1);
@@ -107,7 +107,7 @@ public class ScalarLifetimeTests
 
     static (nn.Module<Tensor, Tensor> Model, Tensor[] Data) Problem()
     {
-        var generator = new Generator(5);
+        using var generator = new Generator(5);
         var model = nn.Sequential(("0", nn.Linear(6, 8)), ("1", nn.Tanh()), ("2", nn.Linear(8, 1)));
         using (no_grad())
             foreach (var p in model.parameters())

@@ -51,7 +51,7 @@ public class DDIMSchedulerTests
         var config = TinyA with { PredictionType = prediction };
         var s = new DDIMScheduler(config);
         s.SetTimesteps(10);
-        var g = new Generator(11);
+        using var g = new Generator(11);
         var x0 = randn([2, 4, 8, 8], generator: g);
         var eps = randn([2, 4, 8, 8], generator: g);
         long t = s.Timesteps[3], prev = s.Timesteps[4];

@@ -9,7 +9,7 @@ public class SphericalInterpolationTests
 {
     static (Tensor, Tensor) EqualNormPair(long seed, long dim = 256)
     {
-        var g = new Generator((ulong)seed);
+        using var g = new Generator((ulong)seed);
         var z1 = randn(dim, generator: g);
         var z2 = randn(dim, generator: g);
         z2 = z2 / z2.norm() * z1.norm();
@@ -72,7 +72,8 @@ public class SphericalInterpolationTests
             _ => (-z1).Add(other.Mul(1e-7f)),
         };
         var phis = tensor(new[] { 0.0, 0.5, Math.PI / 2, Math.PI, 4.0, 2 * Math.PI - 1e-3 });
-        var batch = SphericalInterpolation.Slerp(z1.expand(6, -1), z2.expand(6, -1), phis, new Generator(9));
+        using var generator1 = new Generator(9);
+        var batch = SphericalInterpolation.Slerp(z1.expand(6, -1), z2.expand(6, -1), phis, generator1);
         Assert.False(batch.isnan().any().item<bool>() || batch.isinf().any().item<bool>(), $"{kind}: non-finite values");
         // Every point stays on the sphere of radius |z1| and φ = 0 gives z1 back.
         var norms = batch.norm(1);
@@ -85,9 +86,12 @@ public class SphericalInterpolationTests
     public void DegenerateCase_IsReproducibleFromTheGenerator_AndDiverse()
     {
         var (z1, _) = EqualNormPair(5);
-        var a = SphericalInterpolation.Slerp(z1, z1, 1.0, new Generator(42));
-        var b = SphericalInterpolation.Slerp(z1, z1, 1.0, new Generator(42));
-        var c = SphericalInterpolation.Slerp(z1, z1, 1.0, new Generator(43));
+        using var generator2 = new Generator(42);
+        var a = SphericalInterpolation.Slerp(z1, z1, 1.0, generator2);
+        using var generator3 = new Generator(42);
+        var b = SphericalInterpolation.Slerp(z1, z1, 1.0, generator3);
+        using var generator4 = new Generator(43);
+        var c = SphericalInterpolation.Slerp(z1, z1, 1.0, generator4);
         Assert.True(a.eq(b).all().item<bool>());
         Assert.False(allclose(a, c, atol: 1e-3));
     }
@@ -98,7 +102,7 @@ public class SphericalInterpolationTests
         // The paper's Appendix A.1 claim, checked: 64 pairs of 4×64×64 N(0, I) latents at random phases.
         const int pairs = 64;
         const long dim = 4 * 64 * 64;
-        var g = new Generator(123);
+        using var g = new Generator(123);
         var z1 = randn(pairs, dim, generator: g);
         var z2 = randn(pairs, dim, generator: g);
         var random = new Random(7);

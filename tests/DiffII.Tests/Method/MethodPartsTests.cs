@@ -23,7 +23,7 @@ public sealed class MethodPartsTests : IDisposable
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
-        var g = new Generator(99);
+        using var g = new Generator(99);
         var latents = sd.EncodeImages(stack(images.ToArray()));
         latents = cat([latents, latents, latents]);
         var noise = randn(latents.shape, generator: g);
@@ -79,7 +79,8 @@ public sealed class MethodPartsTests : IDisposable
         var recorder = new RecordingAdapter { Width = (int)attention.to_k.weight!.shape[0] };
         attention.Adapters = new AttentionAdapters { K = recorder };
         string plain = "a photo of a bird", suffixed = "a photo of a bird standing on a branch.";
-        TwoStageDenoiser.Denoise(sd, randn(1, 4, 8, 8, generator: new Generator(1)), [plain], [suffixed], split, steps);
+        using var generator1 = new Generator(1);
+        TwoStageDenoiser.Denoise(sd, randn(1, 4, 8, 8, generator: generator1), [plain], [suffixed], split, steps);
         attention.Adapters = null;
 
         var plainStates = sd.EncodePrompts([plain]);
@@ -102,7 +103,8 @@ public sealed class MethodPartsTests : IDisposable
         var hook = sd.TextEncoder.text_model.final_layer_norm.register_forward_hook((_, input, output) => { rowsSeen.Add(input.shape[0]); return output; });
         string plain = "a photo of a bird", suffixed = "a photo of a bird standing on a branch.";
         // Four samples of one class, three with the same suffix and one without: distinct prompts are plain, suffixed and "".
-        TwoStageDenoiser.Denoise(sd, randn(4, 4, 8, 8, generator: new Generator(1)), [plain, plain, plain, plain], [suffixed, suffixed, null, suffixed], 0.5, 4);
+        using var generator2 = new Generator(1);
+        TwoStageDenoiser.Denoise(sd, randn(4, 4, 8, 8, generator: generator2), [plain, plain, plain, plain], [suffixed, suffixed, null, suffixed], 0.5, 4);
         hook.remove();
         Assert.Equal([3L], rowsSeen);
     }
@@ -131,7 +133,8 @@ public sealed class MethodPartsTests : IDisposable
         var text = sd.EncodePrompts(["a photo of a bird"]);
         var inverted = Sampling.DdimInvert(sd, x0, text, 50);
         var reconstructed = Sampling.Ddim(sd, inverted, Sampling.Constant(text), null, 1.0, 50);
-        var fromNoise = Sampling.Ddim(sd, randn(x0.shape, generator: new Generator(5)), Sampling.Constant(text), null, 1.0, 50);
+        using var generator3 = new Generator(5);
+        var fromNoise = Sampling.Ddim(sd, randn(x0.shape, generator: generator3), Sampling.Constant(text), null, 1.0, 50);
         double inversionError = (reconstructed - x0).abs().mean().item<float>();
         double noiseError = (fromNoise - x0).abs().mean().item<float>();
         Assert.True(inversionError < 0.25 * noiseError, $"reconstruction error {inversionError:F4} vs from noise {noiseError:F4}");
