@@ -81,7 +81,7 @@ public sealed class DiffIIAugmenter : IDisposable
 
     readonly Dictionary<string, Tensor> _decoded = [];
 
-    Tensor Image(string id) => _decoded.TryGetValue(id, out var t) ? t : _decoded[id] = Decode(_images![id]);
+    Tensor Image(string id) => _decoded.TryGetValue(id, out var t) ? t : _decoded[id] = Decode(_images![id]).DetachFromDisposeScope();
 
     void ReleaseDecoded()
     {
@@ -98,15 +98,18 @@ public sealed class DiffIIAugmenter : IDisposable
         _classes = images.GroupBy(i => i.Label).OrderBy(g => g.Key, StringComparer.Ordinal)
             .Select(g => new ClassImages(g.Key, g.Select(i => i.Id).Order(StringComparer.Ordinal).ToList())).ToList();
         OptionLimits.CheckPlanSize(_options.Budget, _classes.Select(c => c.ImageIds.Count));
-        // Read and decode every image up front, so a broken file is named before hours of work rather than in the
-        // middle of them; the same bytes give the fingerprint. (Steps 1 and 2a decode again: keeping the pixels of the
-        // whole set from here made concept learning intermittently NaN in the reliability matrix; not yet understood.)
+        // Read and decode every image once, up front: a broken file is named before hours of work rather than in the
+        // middle of them, the same bytes give the fingerprint, and steps 1 and 2a reuse the decoded pixels. (Keeping
+        // them once seemed to make concept learning go NaN; the cause was TorchSharp Scalars freed mid-call, fixed by
+        // KeptScalars, and more allocations only made it likelier.)
+        bool keepPixels = _options.Strategy.NeedsTokens() || _options.Strategy.NeedsInversions();
         var hashes = new List<(string Id, string Label, byte[] ContentHash)>(images.Count);
         foreach (var image in images)
         {
             byte[] bytes = ReadImageBytes(image);
             hashes.Add((image.Id, image.Label, SHA256.HashData(bytes)));
             using var bitmap = ImageCodec.Decode(bytes, image.Id, Resolution);
+            if (keepPixels && !_decoded.ContainsKey(image.Id)) _decoded[image.Id] = ImageCodec.ToTensor(bitmap, Resolution).DetachFromDisposeScope();
         }
         _work.CheckRun(Storage.WorkFolder.ImagesKey(hashes), Storage.WorkFolder.ModelKey(_sd.Source, _sd.Unet.Config.ToJson()));
         _work.CleanUp();
