@@ -63,6 +63,7 @@ public static class TinyExperimentCommand
             {
                 cli.Line($"accuracy (%), {trainer}, mean ± std over {options.Seeds.Count} seed(s):");
                 cli.Line(TinyExperimentReport.AccuracyTable(summary, trainer, options.Shots, methodNames).ToMarkdown());
+                foreach (string sentence in AugmentationVerdict.Sentences(summary, trainer, options.Shots)) cli.Line(sentence);
             }
             cli.Line($"report: {outcome.ReportFiles[0]}");
             cli.Line($"done in {outcome.Elapsed.TotalMinutes.ToString("0.0", CultureInfo.InvariantCulture)} min");

@@ -109,6 +109,8 @@ public static class TinyExperimentReport
         {
             md.Append(CultureInfo.InvariantCulture, $"## Accuracy, {trainer}\n\n");
             md.Append(AccuracyTable(summary, trainer, options.Shots, methods).ToMarkdown()).Append('\n');
+            foreach (string sentence in AugmentationVerdict.Sentences(summary, trainer, options.Shots)) md.Append("- ").Append(sentence).Append('\n');
+            md.Append('\n');
         }
         md.Append("![accuracy](accuracy.png)\n\n");
 
