@@ -25,11 +25,12 @@ public static class TinyExperimentCommand
         var testPerClass = new Option<int?>("--test-per-class") { Description = "Test pictures per class in each test set.", HelpName = "N" };
         var learnSteps = new Option<int?>("--learn-steps") { Description = "Concept-learning steps.", HelpName = "N" };
         var guidance = new Option<double?>("--guidance") { Description = "Classifier-free guidance scale of sampling (the paper: 7.5).", HelpName = "SCALE" };
-        var referencePerClass = new Option<int?>("--reference-per-class") { Description = "Real pictures per class for the reference classifier that scores faithfulness (0: none).", HelpName = "N" };
+        var referencePerClass = new Option<int?>("--reference-per-class") { Description = "Real pictures per class for the reference classifier (0: none); it scores faithfulness when there is no judge.", HelpName = "N" };
+        var judge = new Option<string?>("--judge") { Description = "The judge that scores faithfulness (a train-judge folder). Default: models/tiny-judge beside the embedded model, when the generator is that model.", HelpName = "DIR" };
         var fashionMnist = new Option<string?>("--fashion-mnist") { Description = "Folder with the four Fashion-MNIST *-ubyte.gz files (default: the shipped subset for quick, Debian's package for full).", HelpName = "DIR" };
         var command = new Command("tiny-experiment", "Few-shot and shifted-context classification on the tiny world: original vs Diff-II (and the baselines), with a report.")
         {
-            preset, work, output, model, shots, seeds, methods, testPerClass, learnSteps, guidance, referencePerClass, fashionMnist,
+            preset, work, output, model, shots, seeds, methods, testPerClass, learnSteps, guidance, referencePerClass, judge, fashionMnist,
         };
         command.SetAction((parse, cancel) => app.Guard(parse, "tiny-experiment", cli =>
         {
@@ -48,6 +49,7 @@ public static class TinyExperimentCommand
                 LearnSteps = parse.GetValue(learnSteps) ?? options.LearnSteps,
                 GuidanceScale = parse.GetValue(guidance) ?? options.GuidanceScale,
                 ReferencePerClass = parse.GetValue(referencePerClass) ?? options.ReferencePerClass,
+                JudgePath = parse.GetValue(judge) is string j ? Path.GetFullPath(j) : EmbeddedJudge(modelPath),
                 FashionMnistFolder = parse.GetValue(fashionMnist) is string f ? Path.GetFullPath(f) : null,
                 Device = parse.GetValue(app.Global.Device)!,
                 DType = ModelLocator.ParseDType(parse.GetValue(app.Global.DType)!),
@@ -83,6 +85,15 @@ public static class TinyExperimentCommand
             return Task.FromResult(CliApp.Ok);
         }, cancel));
         return command;
+    }
+
+    /// <summary>models/tiny-judge when <paramref name="modelPath"/> is the embedded models/tiny-sd beside it; else none.</summary>
+    static string? EmbeddedJudge(string modelPath)
+    {
+        var model = new DirectoryInfo(Path.GetFullPath(modelPath).TrimEnd(Path.DirectorySeparatorChar));
+        if (model.Name != Path.GetFileName(ModelLocator.EmbeddedModelFolder) || model.Parent is null) return null;
+        string judge = Path.Combine(model.Parent.FullName, "tiny-judge");
+        return File.Exists(Path.Combine(judge, "judge.safetensors")) ? judge : null;
     }
 
     static IReadOnlyList<string>? List(string? text) =>

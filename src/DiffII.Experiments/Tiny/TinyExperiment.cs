@@ -1,3 +1,5 @@
+using DiffII.Imaging;
+using DiffII.TinyWorld.Judging;
 using System.Diagnostics;
 using System.Text.Json;
 using DiffII.Augmentation;
@@ -31,8 +33,10 @@ public sealed record RunResult
     public int FailedImages { get; init; }
     public double GenerationSeconds { get; init; }
     public required IReadOnlyList<AccuracyResult> Accuracy { get; init; }
-    /// <summary>Share of synthetic images the reference classifier labels as their intended class (null: not measured).</summary>
+    /// <summary>Share of synthetic images <see cref="FaithfulnessBy"/> labels as their intended class (null: not measured).</summary>
     public double? Faithfulness { get; init; }
+    /// <summary>What scored <see cref="Faithfulness"/>: "judge" (models/tiny-judge) or "reference" (L-BFGS on ResNet18 features).</summary>
+    public string? FaithfulnessBy { get; init; }
     /// <summary>Mean pairwise cosine distance of ResNet18 features within a class, averaged over classes.</summary>
     public double? Diversity { get; init; }
     /// <summary>Where the run's images and manifest are.</summary>
@@ -55,6 +59,7 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
 {
     readonly string _work = Path.GetFullPath(options.WorkFolder);
     readonly Device _device = DiffII.Diffusion.Runtime.TorchRuntime.ParseDevice(options.Device);
+    TinyJudge? _judge;
 
     public const string InDistribution = "in-distribution", Shifted = "shifted";
 
@@ -63,6 +68,8 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
         var clock = Stopwatch.StartNew();
         Validate();
         using var workLock = WorkFolderLock.Acquire(_work);
+        using var judge = options.JudgePath is null ? null : TinyJudge.Load(options.JudgePath);
+        _judge = judge;
         var (train, test) = LoadFashionMnist();
         var world = new FewShotWorld(train, test, Path.Combine(_work, "data"));
         var features = new FeatureStore(Path.Combine(_work, "features.bin"));
@@ -233,10 +240,12 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
         var accuracy = TrainAndTest(few, originalFeatures, synthetic, syntheticFeatures, testSets, testFeatures, (int)seed, method.IsOriginal);
 
         double? faithfulness = null, diversity = null;
+        string? faithfulnessBy = null;
         if (synthetic.Count > 0)
         {
             diversity = Diversity(synthetic.Select(IntendedClass).ToList(), syntheticFeatures);
-            if (reference is not null) faithfulness = reference.Agreement(synthetic.Select(IntendedClass).ToList(), syntheticFeatures);
+            if (_judge is not null) (faithfulness, faithfulnessBy) = (JudgeAgreement(_judge, synthetic.Select(s => s.ImagePath).ToList(), synthetic.Select(IntendedClass).ToList()), "judge");
+            else if (reference is not null) (faithfulness, faithfulnessBy) = (reference.Agreement(synthetic.Select(IntendedClass).ToList(), syntheticFeatures), "reference");
         }
         else if (method.IsOriginal) diversity = Diversity(few.Select(i => i.ClassName).ToList(), originalFeatures);
 
@@ -244,7 +253,7 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
         {
             Shots = shots, Seed = seed, Method = method.Name, Strategy = method.Strategy?.Name(), SplitRatio = split,
             SyntheticImages = synthetic.Count, FailedImages = failed, GenerationSeconds = Math.Round(generationSeconds, 2),
-            Accuracy = accuracy, Faithfulness = faithfulness, Diversity = diversity,
+            Accuracy = accuracy, Faithfulness = faithfulness, FaithfulnessBy = faithfulnessBy, Diversity = diversity,
             WorkFolder = method.IsOriginal ? null : Path.GetRelativePath(_work, folder),
         };
         AtomicFile.WriteAllText(resultPath, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
@@ -253,6 +262,20 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
 
     /// <summary>The class a synthetic image is meant to show: its label of largest weight (Diff-Mix's target class; everyone else's only label).</summary>
     internal static string IntendedClass(SyntheticImage s) => s.Labels.MaxBy(l => l.Weight)!.ClassName;
+
+    /// <summary>The share of the pictures at <paramref name="paths"/> that <paramref name="judge"/> recognises as their <paramref name="intended"/> class.</summary>
+    internal static double JudgeAgreement(TinyJudge judge, IReadOnlyList<string> paths, IReadOnlyList<string> intended)
+    {
+        using var scope = NewDisposeScope();
+        var images = stack(paths.Select(path =>
+        {
+            using var bitmap = ImageCodec.Decode(File.ReadAllBytes(path), path, SceneRenderer.Size);
+            return ImageCodec.ToTensor(bitmap, SceneRenderer.Size);
+        }).ToArray());
+        var predicted = judge.Predict(images);
+        int agree = intended.Where((name, i) => FewShotWorld.Classes[(int)predicted[i]] == name).Count();
+        return (double)agree / paths.Count;
+    }
 
     /// <summary>
     /// Trains every classifier on the originals, with the synthetic rows in the replacement schedule (each pass, each

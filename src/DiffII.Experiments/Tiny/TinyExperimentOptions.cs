@@ -46,8 +46,13 @@ public sealed record TinyExperimentOptions
     public int TestPerClass { get; init; } = 30;
     /// <summary>lbfgs, sdca, lightgbm.</summary>
     public IReadOnlyList<string> Trainers { get; init; } = ["lbfgs"];
-    /// <summary>Real images per class (every context) for the reference classifier that scores faithfulness; 0 skips faithfulness.</summary>
+    /// <summary>Real images per class (every context) for the reference classifier; 0 skips it.</summary>
     public int ReferencePerClass { get; init; }
+    /// <summary>
+    /// The judge (a <c>train-judge</c> folder, e.g. models/tiny-judge) that scores faithfulness: the share of synthetic
+    /// images it recognises as their intended class. Null: the reference classifier scores it, when there is one.
+    /// </summary>
+    public string? JudgePath { get; init; }
     /// <summary>
     /// Also run one-shot sets (every class has a single picture, the paper's stated limitation) with the ways of giving
     /// such a class a second inversion (<see cref="SingleImageMethods"/>).

@@ -132,8 +132,10 @@ public static class TinyExperimentReport
         }
 
         md.Append("## Faithfulness and diversity\n\n");
-        md.Append("Proxies for the paper's Table 4 (CLIP score, LPIPS): *faithfulness* is the share of a method's synthetic images that a reference classifier ")
-          .Append(reference is null ? "(not trained in this preset) " : $"(L-BFGS on ResNet18 features of {reference.Result.ImagesPerClass.ToString(Inv)} real pictures per class in every context) ")
+        md.Append("Proxies for the paper's Table 4 (CLIP score, LPIPS): *faithfulness* is the share of a method's synthetic images that ")
+          .Append(options.JudgePath is string judgePath
+              ? $"the judge `{Path.GetFileName(judgePath.TrimEnd('/', '\\'))}` (a CNN trained on thousands of real pictures in every context, never the few-shot items; see its model card) "
+              : reference is null ? "a reference classifier (not trained in this preset) " : $"a reference classifier (L-BFGS on ResNet18 features of {reference.Result.ImagesPerClass.ToString(Inv)} real pictures per class in every context) ")
           .Append("labels as their intended class; *diversity* is the mean pairwise cosine distance of ResNet18 features within a class, averaged over classes. ")
           .Append("The `original` row's diversity is that of the real training pictures.\n\n");
         if (reference is not null)

@@ -15,6 +15,22 @@ public sealed class TinyExperimentTests : IDisposable
         new(FashionMnist.Load(FashionMnistSplit.Train, Subset), FashionMnist.Load(FashionMnistSplit.Test, Subset), Path.Combine(_root, name));
 
     [Fact]
+    public void JudgeFaithfulness_RecognisesRealPictures_AndNotMislabelledOnes()
+    {
+        // The committed judge on rendered real test pictures: what a perfectly faithful generator would score.
+        string judgeFolder = Path.Combine(Path.GetDirectoryName(Subset)!, "..", "models", "tiny-judge");
+        using var judge = DiffII.TinyWorld.Judging.TinyJudge.Load(judgeFolder);
+        var pictures = World("judge").ShiftedTest(3);
+        var paths = pictures.Select(p => p.Path).ToList();
+        var right = pictures.Select(p => p.ClassName).ToList();
+        var wrong = pictures.Select(p => FewShotWorld.Classes[(FewShotWorld.Classes.ToList().IndexOf(p.ClassName) + 5) % 10]).ToList();
+        double faithful = TinyExperiment.JudgeAgreement(judge, paths, right);
+        double mislabelled = TinyExperiment.JudgeAgreement(judge, paths, wrong);
+        Assert.InRange(faithful, 0.6, 1.0);
+        Assert.InRange(mislabelled, 0.0, 0.2);
+    }
+
+    [Fact]
     public void FewShotSets_AreSeeded_Nested_AndInTheNarrowContext()
     {
         var a = World("a");
