@@ -39,6 +39,7 @@ public static class NumericOptions
         ["--test-per-class"] = new(1, 100_000),
         ["--reference-per-class"] = new(0, 100_000),
         ["--vae-steps"] = new(1, 10_000_000),
+        ["--latent-channels"] = new(1, 64),
         ["--unet-steps"] = new(1, 10_000_000),
         ["--judge-steps"] = new(1, 10_000_000),
         ["--samples-per-kind"] = new(0, 10_000),

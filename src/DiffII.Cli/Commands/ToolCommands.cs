@@ -48,10 +48,11 @@ public static class ToolCommands
         var vaeSteps = new Option<int>("--vae-steps") { Description = "VAE training steps.", DefaultValueFactory = _ => defaults.VaeSteps, HelpName = "N" };
         var unetSteps = new Option<int>("--unet-steps") { Description = "U-Net (+ text encoder) training steps.", DefaultValueFactory = _ => defaults.UNetSteps, HelpName = "N" };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => defaults.BatchSize, HelpName = "N" };
+        var latentChannels = new Option<int>("--latent-channels") { Description = "Channels of the 8×8 latent (a new work folder for another count).", DefaultValueFactory = _ => defaults.LatentChannels, HelpName = "N" };
         var fashionMnist = new Option<string?>("--fashion-mnist") { Description = "Folder with the Fashion-MNIST files (default: the shared data folder).", HelpName = "DIR" };
         var command = new Command("pretrain-tiny", "Pretrain the embedded tiny generator on Fashion-MNIST scenes (resumes from --work).")
         {
-            work, output, vaeSteps, unetSteps, batch, fashionMnist,
+            work, output, vaeSteps, unetSteps, batch, latentChannels, fashionMnist,
         };
         command.SetAction((parse, cancel) => app.Guard(parse, "pretrain-tiny", cli =>
         {
@@ -63,6 +64,7 @@ public static class ToolCommands
                 VaeSteps = parse.GetValue(vaeSteps),
                 UNetSteps = parse.GetValue(unetSteps),
                 BatchSize = parse.GetValue(batch),
+                LatentChannels = parse.GetValue(latentChannels),
                 FashionMnistFolder = parse.GetValue(fashionMnist),
                 Device = ModelLocator.ParseDevice(parse.GetValue(app.Global.Device)!),
             };

@@ -12,10 +12,11 @@ public static class TinyModelConfigs
     public const int ImageSize = 32;
     public const int TextHidden = 64;
 
-    public static AutoencoderKLConfig Vae(double scalingFactor = 1.0) => AutoencoderKLConfig.FromJson($$"""
+    /// <summary>The VAE; <paramref name="latentChannels"/> is 4 in the committed model (Stable Diffusion's count).</summary>
+    public static AutoencoderKLConfig Vae(double scalingFactor = 1.0, int latentChannels = 4) => AutoencoderKLConfig.FromJson($$"""
         {
           "_class_name": "AutoencoderKL",
-          "in_channels": 3, "out_channels": 3, "latent_channels": 4,
+          "in_channels": 3, "out_channels": 3, "latent_channels": {{latentChannels}},
           "block_out_channels": [32, 64, 64], "layers_per_block": 1,
           "down_block_types": ["DownEncoderBlock2D", "DownEncoderBlock2D", "DownEncoderBlock2D"],
           "up_block_types": ["UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
@@ -24,10 +25,11 @@ public static class TinyModelConfigs
         }
         """, "tiny vae config");
 
-    public static UNet2DConditionConfig UNet() => UNet2DConditionConfig.FromJson($$"""
+    /// <summary>The U-Net, denoising latents of <paramref name="latentChannels"/> channels.</summary>
+    public static UNet2DConditionConfig UNet(int latentChannels = 4) => UNet2DConditionConfig.FromJson($$"""
         {
           "_class_name": "UNet2DConditionModel",
-          "sample_size": 8, "in_channels": 4, "out_channels": 4,
+          "sample_size": 8, "in_channels": {{latentChannels}}, "out_channels": {{latentChannels}},
           "block_out_channels": [64, 128, 128], "layers_per_block": 1,
           "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
           "mid_block_type": "UNetMidBlock2DCrossAttn",

@@ -30,6 +30,11 @@ public sealed record PretrainOptions
     public double VaeLearningRate { get; init; } = 1e-3;
     /// <summary>Weight of the KL term (SD's VAE uses 1e-6): keeps latents near N(0, I) without blurring.</summary>
     public double VaeKlWeight { get; init; } = 1e-6;
+    /// <summary>
+    /// Channels of the 8×8 latent (4 in the committed model, as in Stable Diffusion). A VAE round trip of the committed
+    /// model keeps 77.6 % of the judge's accuracy (target 90 %); more channels is the cheapest way to keep more detail.
+    /// </summary>
+    public int LatentChannels { get; init; } = 4;
     public int UNetSteps { get; init; } = 5000;
     public double UNetLearningRate { get; init; } = 3e-4;
     /// <summary>Fraction of captions dropped to "" so classifier-free guidance has an unconditional model to lean on.</summary>
@@ -68,14 +73,15 @@ public sealed class TinyPretrainer(PretrainOptions options)
     TinyWorldData Data => _data ??= new TinyWorldData(
         FashionMnist.Load(FashionMnistSplit.Train, options.FashionMnistFolder), SceneDistribution.Everything, options.Seed);
 
-    public static AutoencoderKL NewVae(double scalingFactor = 1.0, Device? device = null) => new(TinyModelConfigs.Vae(scalingFactor), device);
+    public static AutoencoderKL NewVae(double scalingFactor = 1.0, Device? device = null, int latentChannels = 4) =>
+        new(TinyModelConfigs.Vae(scalingFactor, latentChannels), device);
 
     /// <summary>Stage 1: the autoencoder (L1 reconstruction + a small KL term), then its latent scaling factor.</summary>
     /// <returns>The trained VAE with its scaling factor set to 1/std of the latents.</returns>
     public AutoencoderKL TrainVae(IProgress<PretrainProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         manual_seed(options.Seed);
-        var vae = NewVae(device: _device);
+        var vae = NewVae(device: _device, latentChannels: options.LatentChannels);
         var optimizer = new Training.AdamW(vae.parameters(), lr: options.VaeLearningRate, beta1: 0.9, beta2: 0.99, weight_decay: 1e-4);
         var checkpoint = new TrainingCheckpoint(options.WorkFolder, "vae");
         var state = checkpoint.TryLoad(vae, optimizer) ?? new StageState(0, []);
@@ -163,9 +169,9 @@ public sealed class TinyPretrainer(PretrainOptions options)
     {
         var tokenizer = BuildTokenizer();
         manual_seed(options.Seed + 1);
-        var unet = new UNet2DConditionModel(TinyModelConfigs.UNet(), _device);
+        var unet = new UNet2DConditionModel(TinyModelConfigs.UNet(options.LatentChannels), _device);
         var text = new ClipTextModel(TextConfig(tokenizer), _device);
-        var ema = new UNet2DConditionModel(TinyModelConfigs.UNet(), _device).Freeze();
+        var ema = new UNet2DConditionModel(TinyModelConfigs.UNet(options.LatentChannels), _device).Freeze();
         CopyWeights(unet, ema);
         var schedule = new NoiseSchedule(DDIMSchedulerConfig.FromJson(TinyModelConfigs.SchedulerJson));
         vae.Freeze();
@@ -269,7 +275,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
 
     static AutoencoderKL WithScaling(AutoencoderKL trained, double scaling)
     {
-        var scaled = NewVae(scaling, trained.parameters().First().device);
+        var scaled = NewVae(scaling, trained.parameters().First().device, trained.Config.LatentChannels);
         using (no_grad())
         {
             var source = trained.state_dict();

@@ -55,6 +55,19 @@ public sealed class TinyPretrainerTests : IDisposable
     }
 
     [Fact]
+    public void LatentChannels_ShapeTheVaesLatentAndTheUNetsInputAndOutput()
+    {
+        string data = FakeFashionMnist();
+        var options = Options("wide", data, 2) with { LatentChannels = 8 };
+        using var vae = new TinyPretrainer(options).TrainVae();
+        Assert.Equal(8, vae.Config.LatentChannels);
+        using (var posterior = vae.Encode(zeros(1, 3, TinyModelConfigs.ImageSize, TinyModelConfigs.ImageSize)))
+            Assert.Equal([1L, 8, 8, 8], posterior.Mean.shape);
+        var unet = TinyModelConfigs.UNet(8);
+        Assert.Equal((8, 8), (unet.InChannels, unet.OutChannels));
+    }
+
+    [Fact]
     public void UNetStage_TrainsTheUNetAndTextEncoder_AndResumesExactly()
     {
         string data = FakeFashionMnist();
