@@ -94,7 +94,7 @@ public static class ConceptLearner
         var promptIds = sd.Tokenizer.EncodeBatch(prompts, sd.Device);
 
         var clock = Stopwatch.StartNew();
-        int nonFiniteRetries = 0;
+        int nonFiniteRetries = 0, retriedSteps = 0;
         sd.Unet.train();
         try
         {
@@ -138,6 +138,7 @@ public static class ConceptLearner
                     // non-finite on the same batch and weights is divergence: stop, saving nothing.
                     if (++nonFiniteRetries > MaxNonFiniteRetries)
                         throw new NonFiniteLossException(step + 1, double.IsFinite(value) ? gradientNorm : value);
+                    if (nonFiniteRetries == 1) retriedSteps++;
                     optimizer.zero_grad();
                     step--;
                     continue;
@@ -162,13 +163,16 @@ public static class ConceptLearner
         {
             sd.Unet.eval();
         }
-        concepts.EndTraining(sd, trainable, state.Losses);
+        concepts.EndTraining(sd, trainable, state.Losses, retriedSteps);
         return concepts;
     }
 
     static (Tensor Means, Tensor Stds, int[] ClassOfView) EncodeViews(StableDiffusion sd, IReadOnlyList<IReadOnlyList<Tensor>> imagesByClass, bool flip)
     {
         using var _ = no_grad();
+        // A scope holds every temporary (the flipped views, the casts) until the end, so none can be finalized while
+        // libtorch still reads it; the two results move out of it.
+        using var scope = NewDisposeScope();
         var means = new List<Tensor>();
         var stds = new List<Tensor>();
         var classes = new List<int>();
@@ -181,7 +185,7 @@ public static class ConceptLearner
                     stds.Add(posterior.Std.clone());
                     classes.Add(c);
                 }
-        return (cat(means), cat(stds), classes.ToArray());
+        return (scope.MoveToOuter(cat(means)), scope.MoveToOuter(cat(stds)), classes.ToArray());
     }
 
     static void SaveCheckpoint(string folder, LearnedConcepts concepts, ConceptTraining trainable, OptimizerHelper optimizer, ConceptTrainingState state)

@@ -41,6 +41,12 @@ public sealed class LearnedConcepts
     public Dictionary<string, Tensor>? LoraWeights { get; private set; }
     public IReadOnlyList<double> Losses { get; private set; } = [];
 
+    /// <summary>
+    /// Steps whose loss or gradient was non-finite once and that were run again on the same batch (0 in a healthy run;
+    /// see <see cref="ConceptLearner"/>). Kept in concepts.json, so a transient fault leaves a trace.
+    /// </summary>
+    public int RetriedSteps { get; private set; }
+
     /// <summary>The learned prompt of a class: "a photo of a &lt;class_i&gt; &lt;metaclass&gt;".</summary>
     public string Prompt(int classIndex, string? suffix = null) =>
         $"a photo of a {Tokens[classIndex]} {Metaclass}" + (string.IsNullOrWhiteSpace(suffix) ? "" : " " + suffix.Trim());
@@ -68,8 +74,9 @@ public sealed class LearnedConcepts
     }
 
     /// <summary>Keeps what was learned: rows into the embedding table and this object, LoRA weights copied out and left attached.</summary>
-    public void EndTraining(StableDiffusion sd, ConceptTraining training, IReadOnlyList<double> losses)
+    public void EndTraining(StableDiffusion sd, ConceptTraining training, IReadOnlyList<double> losses, int retriedSteps = 0)
     {
+        RetriedSteps = retriedSteps;
         using (no_grad())
             Embeddings = training.TokenRows[0].detach().to(ScalarType.Float32, CPU).clone();
         sd.TextEncoder.StopTrainingTokenRows();
@@ -128,7 +135,8 @@ public sealed class LearnedConcepts
         [property: JsonPropertyName("metaclass")] string Metaclass,
         [property: JsonPropertyName("classes")] IReadOnlyList<ClassToken> Classes,
         [property: JsonPropertyName("has_lora")] bool HasLora,
-        [property: JsonPropertyName("losses")] IReadOnlyList<double> Losses);
+        [property: JsonPropertyName("losses")] IReadOnlyList<double> Losses,
+        [property: JsonPropertyName("retried_steps")] int RetriedSteps = 0);
 
     sealed record ClassToken([property: JsonPropertyName("name")] string Name, [property: JsonPropertyName("token")] string Token);
 
@@ -137,7 +145,7 @@ public sealed class LearnedConcepts
         Directory.CreateDirectory(folder);
         SafeTensorsFile.Save(Path.Combine(folder, EmbeddingsFile), Tokens.Select((t, i) => (t, i)).ToDictionary(p => p.t, p => Embeddings[p.i]));
         if (LoraWeights is not null) SafeTensorsFile.Save(Path.Combine(folder, LoraFile), LoraWeights, new Dictionary<string, string> { ["format"] = "pt" });
-        var description = new Description(Metaclass, ClassNames.Select((n, i) => new ClassToken(n, Tokens[i])).ToList(), LoraWeights is not null, Losses);
+        var description = new Description(Metaclass, ClassNames.Select((n, i) => new ClassToken(n, Tokens[i])).ToList(), LoraWeights is not null, Losses, RetriedSteps);
         AtomicFile.WriteAllText(Path.Combine(folder, DescriptionFile), JsonSerializer.Serialize(description, new JsonSerializerOptions { WriteIndented = true }));
     }
 
@@ -151,6 +159,7 @@ public sealed class LearnedConcepts
         var concepts = FromFiles(Path.Combine(folder, EmbeddingsFile), description.HasLora ? Path.Combine(folder, LoraFile) : null,
             description.Classes.Select(c => c.Name).ToList(), description.Metaclass, description.Classes.Select(c => c.Token).ToList());
         concepts.Losses = description.Losses;
+        concepts.RetriedSteps = description.RetriedSteps;
         return concepts;
     }
 
