@@ -43,7 +43,8 @@ public sealed class LearnedConcepts
 
     /// <summary>
     /// Steps whose loss or gradient was non-finite once and that were run again on the same batch (0 in a healthy run;
-    /// see <see cref="ConceptLearner"/>). Kept in concepts.json, so a transient fault leaves a trace.
+    /// see <see cref="ConceptLearner"/>). Not saved: a recovered step leaves the same concepts, and saved results of
+    /// runs with the same seed must be byte-identical.
     /// </summary>
     public int RetriedSteps { get; private set; }
 
@@ -135,8 +136,7 @@ public sealed class LearnedConcepts
         [property: JsonPropertyName("metaclass")] string Metaclass,
         [property: JsonPropertyName("classes")] IReadOnlyList<ClassToken> Classes,
         [property: JsonPropertyName("has_lora")] bool HasLora,
-        [property: JsonPropertyName("losses")] IReadOnlyList<double> Losses,
-        [property: JsonPropertyName("retried_steps")] int RetriedSteps = 0);
+        [property: JsonPropertyName("losses")] IReadOnlyList<double> Losses);
 
     sealed record ClassToken([property: JsonPropertyName("name")] string Name, [property: JsonPropertyName("token")] string Token);
 
@@ -145,7 +145,7 @@ public sealed class LearnedConcepts
         Directory.CreateDirectory(folder);
         SafeTensorsFile.Save(Path.Combine(folder, EmbeddingsFile), Tokens.Select((t, i) => (t, i)).ToDictionary(p => p.t, p => Embeddings[p.i]));
         if (LoraWeights is not null) SafeTensorsFile.Save(Path.Combine(folder, LoraFile), LoraWeights, new Dictionary<string, string> { ["format"] = "pt" });
-        var description = new Description(Metaclass, ClassNames.Select((n, i) => new ClassToken(n, Tokens[i])).ToList(), LoraWeights is not null, Losses, RetriedSteps);
+        var description = new Description(Metaclass, ClassNames.Select((n, i) => new ClassToken(n, Tokens[i])).ToList(), LoraWeights is not null, Losses);
         AtomicFile.WriteAllText(Path.Combine(folder, DescriptionFile), JsonSerializer.Serialize(description, new JsonSerializerOptions { WriteIndented = true }));
     }
 
@@ -159,7 +159,6 @@ public sealed class LearnedConcepts
         var concepts = FromFiles(Path.Combine(folder, EmbeddingsFile), description.HasLora ? Path.Combine(folder, LoraFile) : null,
             description.Classes.Select(c => c.Name).ToList(), description.Metaclass, description.Classes.Select(c => c.Token).ToList());
         concepts.Losses = description.Losses;
-        concepts.RetriedSteps = description.RetriedSteps;
         return concepts;
     }
 
