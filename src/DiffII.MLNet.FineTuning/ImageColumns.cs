@@ -13,8 +13,8 @@ namespace DiffII.MLNet.FineTuning;
 public static class ImageColumns
 {
     // Fixed names: a custom mapping's column names are those of its classes and are not saved with the model.
-    internal const string EncodedColumn = "DiffIIFineTuneEncoded";
-    internal const string DecodedColumn = "DiffIIFineTuneDecoded";
+    public const string EncodedColumn = "DiffIIFineTuneEncoded";
+    public const string DecodedColumn = "DiffIIFineTuneDecoded";
     internal const string ResizedColumn = "DiffIIFineTuneResized";
     public const string PixelsColumn = "DiffIIFineTunePixels";
     internal const string PredictedIndexColumn = "DiffIIFineTunePredictedIndex";
@@ -60,8 +60,7 @@ public static class ImageColumns
                 intermediates.Add(DecodedColumn);
                 break;
             case Kind.Bytes:
-                chain = ml.Transforms.CopyColumns(EncodedColumn, imageColumn)
-                    .Append(ml.Transforms.CustomMapping(new DecodeBytesFactory().GetMapping(), DecodeBytesContract));
+                chain = DecodeBytes(ml, imageColumn);
                 image = DecodedColumn;
                 intermediates.Add(EncodedColumn);
                 intermediates.Add(DecodedColumn);
@@ -76,6 +75,15 @@ public static class ImageColumns
             .Append(ml.Transforms.ExtractPixels(PixelsColumn, ResizedColumn, orderOfExtraction: ImagePixelExtractingEstimator.ColorsOrder.ABGR));
         return (pixels, intermediates.ToArray());
     }
+
+    /// <summary>
+    /// Decodes the encoded images of <paramref name="bytesColumn"/> (PNG, JPEG, BMP, ...) into the image column
+    /// <see cref="DecodedColumn"/>, by way of <see cref="EncodedColumn"/>. A saved model that holds this chain loads
+    /// only into an MLContext that has registered this assembly (<see cref="ResNet18FineTuning.Register"/>).
+    /// </summary>
+    public static IEstimator<ITransformer> DecodeBytes(MLContext ml, string bytesColumn) =>
+        ml.Transforms.CopyColumns(EncodedColumn, bytesColumn)
+            .Append(ml.Transforms.CustomMapping(new DecodeBytesFactory().GetMapping(), DecodeBytesContract));
 }
 
 /// <summary>The input of the byte-decoding mapping: encoded image bytes (PNG, JPEG, BMP, ...).</summary>

@@ -1,4 +1,5 @@
 using DiffII.MLNet.Data;
+using DiffII.MLNet.FineTuning;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
@@ -32,8 +33,8 @@ public sealed record ImageFeaturizerOptions
 /// the three kinds, as an ML.NET pipeline that can be saved and loaded like any other.
 /// </summary>
 /// <remarks>
-/// Paths go through <c>LoadImages</c>. Encoded bytes go through a custom mapping registered under
-/// <see cref="DecodeBytesContract"/>, so an <see cref="MLContext"/> loading a saved model that featurises bytes needs
+/// Paths go through <c>LoadImages</c>. Encoded bytes go through the custom mapping of
+/// <see cref="ImageColumns.DecodeBytes"/>, so an <see cref="MLContext"/> loading a saved model that featurises bytes needs
 /// <see cref="Register"/> first (<c>ClassifierModel.Load</c> does it). Intermediate columns (the loaded image,
 /// its pixels, the ONNX models' inputs and outputs) are dropped so the cache holds only the features.
 /// </remarks>
@@ -42,11 +43,9 @@ public static class ImageFeaturizer
     public const string DefaultFeaturesColumn = "Features";
     public const int FeatureCount = 512;
     public const int InputSize = 224;
-    public const string DecodeBytesContract = "DiffII.DecodeImageBytes";
-
-    // Fixed names: a custom mapping's column names are those of its classes and are not saved with the model.
-    internal const string EncodedColumn = "DiffIIEncodedImage";
-    internal const string DecodedColumn = "DiffIIDecodedImage";
+    // Encoded bytes are decoded by the fine-tuning trainer's mapping (one decoder for both), into its columns.
+    const string EncodedColumn = ImageColumns.EncodedColumn;
+    const string DecodedColumn = ImageColumns.DecodedColumn;
     const string ResizedColumn = "DiffIIResizedImage";
     const string PixelsColumn = "DiffIIPixels";
     // Columns the ResNet18 extension adds on its way (see ResNet18Extension in Microsoft.ML.DnnImageFeaturizer.ResNet18).
@@ -55,8 +54,8 @@ public static class ImageFeaturizer
     /// <summary>The default model folder, where the ResNet18 package copies its ONNX files.</summary>
     public static string DefaultModelDirectory => Path.Combine(AppContext.BaseDirectory, "DnnImageModels");
 
-    /// <summary>Registers this assembly's custom mappings with <paramref name="ml"/>, needed to load a saved model that decodes bytes.</summary>
-    public static void Register(MLContext ml) => ml.ComponentCatalog.RegisterAssembly(typeof(ImageFeaturizer).Assembly);
+    /// <summary>Registers the byte-decoding mapping with <paramref name="ml"/>, needed to load a saved model that decodes bytes.</summary>
+    public static void Register(MLContext ml) => ml.ComponentCatalog.RegisterAssembly(typeof(ImageColumns).Assembly);
 
     /// <summary>The featurising estimator for inputs shaped like <paramref name="inputSchema"/>.</summary>
     public static IEstimator<ITransformer> Create(MLContext ml, DataViewSchema inputSchema, ImageFeaturizerOptions options)
@@ -86,8 +85,7 @@ public static class ImageFeaturizer
                 dropped.Add(DecodedColumn);
                 break;
             case ImageColumnKind.Bytes:
-                chain = ml.Transforms.CopyColumns(EncodedColumn, options.ImageColumn)
-                    .Append(ml.Transforms.CustomMapping(new DecodeImageBytesFactory().GetMapping(), DecodeBytesContract));
+                chain = ImageColumns.DecodeBytes(ml, options.ImageColumn);
                 imageColumn = DecodedColumn;
                 dropped.Add(EncodedColumn);
                 dropped.Add(DecodedColumn);
@@ -119,49 +117,4 @@ public static class ImageFeaturizer
         var features = featurizer.Transform(data);
         return (featurizer, options.CacheFeatures ? ml.Data.Cache(features) : features);
     }
-}
-
-/// <summary>The input of the byte-decoding mapping: encoded image bytes (PNG, JPEG, BMP, ...).</summary>
-public sealed class EncodedImageRow
-{
-    [ColumnName(ImageFeaturizer.EncodedColumn)]
-    public VBuffer<byte> Bytes { get; set; }
-}
-
-/// <summary>The output of the byte-decoding mapping.</summary>
-public sealed class DecodedImageRow
-{
-    [ColumnName(ImageFeaturizer.DecodedColumn)]
-    [UnsizedImageType]
-    public MLImage? Image { get; set; }
-}
-
-/// <summary>
-/// Marks an <see cref="MLImage"/> member as an image column of unknown size, as decoded images vary in size.
-/// ML.NET's own parameterless <c>ImageTypeAttribute</c> fails to register (it builds a 0×0 image type, which is refused).
-/// </summary>
-[AttributeUsage(AttributeTargets.Property | AttributeTargets.Field)]
-public sealed class UnsizedImageTypeAttribute : DataViewTypeAttribute
-{
-    public override void Register() =>
-        DataViewTypeManager.Register(new Microsoft.ML.Transforms.Image.ImageDataViewType(), typeof(MLImage), this);
-    public override bool Equals(DataViewTypeAttribute other) => other is UnsizedImageTypeAttribute;
-    public override int GetHashCode() => typeof(UnsizedImageTypeAttribute).GetHashCode();
-}
-
-/// <summary>Decodes encoded image bytes to an <see cref="MLImage"/>; registered so saved models that use it load again.</summary>
-[CustomMappingFactoryAttribute(ImageFeaturizer.DecodeBytesContract)]
-public sealed class DecodeImageBytesFactory : CustomMappingFactory<EncodedImageRow, DecodedImageRow>
-{
-    public override Action<EncodedImageRow, DecodedImageRow> GetMapping() => (input, output) =>
-    {
-        var bytes = input.Bytes.DenseValues().ToArray();
-        if (bytes.Length == 0)
-            throw new InvalidOperationException("An image bytes value is empty; every row needs an encoded image.");
-        try { output.Image = MLImage.CreateFromStream(new MemoryStream(bytes, writable: false)); }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException)
-        {
-            throw new InvalidOperationException($"Image bytes ({bytes.Length} bytes, starting {Convert.ToHexString(bytes.AsSpan(0, Math.Min(8, bytes.Length)))}) cannot be decoded: {e.Message}", e);
-        }
-    };
 }
