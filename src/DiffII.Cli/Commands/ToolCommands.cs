@@ -48,11 +48,17 @@ public static class ToolCommands
         var vaeSteps = new Option<int>("--vae-steps") { Description = "VAE training steps.", DefaultValueFactory = _ => defaults.VaeSteps, HelpName = "N" };
         var unetSteps = new Option<int>("--unet-steps") { Description = "U-Net (+ text encoder) training steps.", DefaultValueFactory = _ => defaults.UNetSteps, HelpName = "N" };
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => defaults.BatchSize, HelpName = "N" };
-        var latentChannels = new Option<int>("--latent-channels") { Description = "Channels of the 8×8 latent (a new work folder for another count).", DefaultValueFactory = _ => defaults.LatentChannels, HelpName = "N" };
+        var latentChannels = new Option<int>("--latent-channels") { Description = "Channels of the latent (a new work folder for another count).", DefaultValueFactory = _ => defaults.LatentChannels, HelpName = "N" };
+        var latentSize = new Option<int>("--latent-size") { Description = "Width of the latent: 8 (4× downsampling) or 16 (2×); a new work folder for another size.", DefaultValueFactory = _ => defaults.LatentSize, HelpName = "8|16" };
+        latentSize.Validators.Add(r =>
+        {
+            if (!r.Implicit && !TinyModelConfigs.LatentSizes.Contains(r.GetValueOrDefault<int>()))
+                r.AddError($"--latent-size must be {string.Join(" or ", TinyModelConfigs.LatentSizes)}, got {r.GetValueOrDefault<int>()}.");
+        });
         var fashionMnist = new Option<string?>("--fashion-mnist") { Description = "Folder with the Fashion-MNIST files (default: the shared data folder).", HelpName = "DIR" };
         var command = new Command("pretrain-tiny", "Pretrain the embedded tiny generator on Fashion-MNIST scenes (resumes from --work).")
         {
-            work, output, vaeSteps, unetSteps, batch, latentChannels, fashionMnist,
+            work, output, vaeSteps, unetSteps, batch, latentChannels, latentSize, fashionMnist,
         };
         command.SetAction((parse, cancel) => app.Guard(parse, "pretrain-tiny", cli =>
         {
@@ -65,6 +71,7 @@ public static class ToolCommands
                 UNetSteps = parse.GetValue(unetSteps),
                 BatchSize = parse.GetValue(batch),
                 LatentChannels = parse.GetValue(latentChannels),
+                LatentSize = parse.GetValue(latentSize),
                 FashionMnistFolder = parse.GetValue(fashionMnist),
                 Device = ModelLocator.ParseDevice(parse.GetValue(app.Global.Device)!),
             };

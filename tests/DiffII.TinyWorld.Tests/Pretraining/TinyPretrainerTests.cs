@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Models;
 using DiffII.TinyWorld.Pretraining;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -65,6 +66,22 @@ public sealed class TinyPretrainerTests : IDisposable
             Assert.Equal([1L, 8, 8, 8], posterior.Mean.shape);
         var unet = TinyModelConfigs.UNet(8);
         Assert.Equal((8, 8), (unet.InChannels, unet.OutChannels));
+    }
+
+    [Fact]
+    public void LatentSize16_HalvesTheDownsampling_AndTheUNetDenoisesAt16x16()
+    {
+        string data = FakeFashionMnist();
+        var options = Options("wide16", data, 2) with { LatentSize = 16 };
+        using var vae = new TinyPretrainer(options).TrainVae();
+        Assert.Equal(2, vae.DownscaleFactor);
+        using (var posterior = vae.Encode(zeros(1, 3, TinyModelConfigs.ImageSize, TinyModelConfigs.ImageSize)))
+            Assert.Equal([1L, 4, 16, 16], posterior.Mean.shape);
+        using var unet = new UNet2DConditionModel(TinyModelConfigs.UNet(4, 16));
+        using var _ = no_grad();
+        using var eps = unet.forward(randn(2, 4, 16, 16), tensor(new long[] { 10, 900 }), randn(2, 5, TinyModelConfigs.TextHidden));
+        Assert.Equal([2L, 4, 16, 16], eps.shape);
+        Assert.Throws<ArgumentOutOfRangeException>(() => TinyModelConfigs.Vae(latentSize: 12));
     }
 
     [Fact]
