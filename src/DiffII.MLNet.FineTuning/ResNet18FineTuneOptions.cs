@@ -50,12 +50,12 @@ public sealed class ResNet18FineTuneOptions
     /// <summary>Epochs without a better validation accuracy before stopping; the best epoch's weights are kept.</summary>
     public int EarlyStoppingPatience { get; set; } = 3;
 
-    /// <summary>Replacement mixing: the Boolean column marking synthetic rows (absent: ordinary fine-tuning).</summary>
-    public string IsSyntheticColumnName { get; set; } = "IsSynthetic";
+    /// <summary>Replacement mixing: the Boolean column marking synthetic rows (null or absent: ordinary fine-tuning on every row).</summary>
+    public string? IsSyntheticColumnName { get; set; } = "IsSynthetic";
     /// <summary>Replacement mixing: the UInt32 column numbering synthetic images (rows of one image share it).</summary>
-    public string SyntheticGroupColumnName { get; set; } = "SyntheticGroup";
-    /// <summary>The Single example-weight column (soft labels); absent means weight 1.</summary>
-    public string WeightColumnName { get; set; } = "SampleWeight";
+    public string? SyntheticGroupColumnName { get; set; } = "SyntheticGroup";
+    /// <summary>The Single example-weight column (soft labels); null or absent means weight 1.</summary>
+    public string? WeightColumnName { get; set; } = "SampleWeight";
     /// <summary>Probability that an original is replaced by a synthetic image of its class, drawn afresh every epoch.</summary>
     public double ReplacementProbability { get; set; } = 0.5;
 

@@ -34,11 +34,11 @@ public static class ExperimentCommand
     {
         var m = new MethodOptions(OptionGroups.All);
         var testFraction = new Option<double>("--test-fraction") { Description = "Share of each class held out for testing (stratified, seeded).", DefaultValueFactory = _ => 0.2, HelpName = "F" };
-        var trainers = new Option<string>("--trainers") { Description = "Comma-separated trainers: lbfgs, sdca, lightgbm.", DefaultValueFactory = _ => "lbfgs,sdca,lightgbm", HelpName = "LIST" };
+        var trainers = new Option<string>("--trainers") { Description = "Comma-separated trainers: lbfgs, sdca, lightgbm, finetune (ResNet-18 fine-tuned end to end, the paper's protocol; slow on a CPU).", DefaultValueFactory = _ => "lbfgs,sdca,lightgbm", HelpName = "LIST" };
         var mixing = new Option<string>("--mixing") { Description = "How synthetic rows join the originals: concat, replacement or replacement=P (comma-separated for several).", DefaultValueFactory = _ => "concat", HelpName = "MODE" };
         var baselines = new Option<string?>("--baselines") { Description = "Comma-separated extra strategies to compare (e.g. real-guidance,da-fusion), each run in its own sub-folder.", HelpName = "LIST" };
         var output = new Option<string?>("--out", "-o") { Description = "Where the best scoring model is saved (default: WORK/model.zip).", HelpName = "FILE" };
-        trainers.Validators.Add(r => { foreach (var t in List(r.GetValueOrDefault<string>())) if (TrainerFor(t, 0) is null) r.AddError($"Unknown trainer '{t}'; use lbfgs, sdca or lightgbm."); });
+        trainers.Validators.Add(r => { foreach (var t in List(r.GetValueOrDefault<string>())) if (TrainerFor(t, 0) is null) r.AddError($"Unknown trainer '{t}'; use lbfgs, sdca, lightgbm or finetune."); });
         mixing.Validators.Add(r => { foreach (var t in List(r.GetValueOrDefault<string>())) if (MixingFor(t) is null) r.AddError($"Unknown mixing '{t}'; use concat, replacement or replacement=P with P in [0, 1]."); });
         baselines.Validators.Add(r => { foreach (var b in List(r.GetValueOrDefault<string?>())) MethodOptions.CheckStrategy(r, b); });
 
@@ -60,6 +60,7 @@ public static class ExperimentCommand
         "lbfgs" or "lbfgsmaximumentropy" => ClassifierTrainer.LbfgsMaximumEntropy(),
         "sdca" or "sdcamaximumentropy" => ClassifierTrainer.SdcaMaximumEntropy(),
         "lightgbm" => ClassifierTrainer.LightGbm(minimumExamplesPerLeaf: 2, seed: seed),
+        "finetune" or "resnet18finetune" => ClassifierTrainer.ResNet18FineTune(seed, imageSize: 112),
         _ => null,
     };
 
@@ -229,7 +230,7 @@ public static class ExperimentCommand
             var augmented = AugmentedTrainingView(trainView, outcome.Images);
             var (featurizer, features) = ImageFeaturizer.Featurize(ml, augmented, new ImageFeaturizerOptions { ImageColumn = "ImagePath" });
             var testFeatures = ml.Data.Cache(featurizer.Transform(testView));
-            var result = ClassifierComparison.Run(ml, features, testFeatures, new ClassifierComparisonOptions { Trainers = trainers, Mixings = mixings, Seed = seed });
+            var result = ClassifierComparison.Run(ml, features, testFeatures, new ClassifierComparisonOptions { Trainers = trainers, Mixings = mixings, ImageColumn = "ImagePath", Seed = seed });
             comparison.Add(run.Strategy.Name(), result, featurizer, includeOriginals: k == 0);
         }
         progress.Report(new StepProgress("training classifiers", outcomes.Count, outcomes.Count));

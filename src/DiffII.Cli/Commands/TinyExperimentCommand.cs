@@ -22,6 +22,12 @@ public static class TinyExperimentCommand
         var shots = new Option<string?>("--shots") { Description = "Comma-separated training pictures per class, e.g. 5,10.", HelpName = "LIST" };
         var seeds = new Option<string?>("--seeds") { Description = "Comma-separated seeds, e.g. 1,2,3.", HelpName = "LIST" };
         var methods = new Option<string?>("--methods") { Description = "Comma-separated: original and strategy names (diff-ii, interpolation-only, two-stage-only, real-guidance, da-fusion, diff-aug, diff-mix).", HelpName = "LIST" };
+        var trainers = new Option<string?>("--trainers") { Description = "Comma-separated classifiers: lbfgs, sdca, lightgbm, finetune (ResNet-18 fine-tuned on the images, the paper's protocol). Default: the preset's.", HelpName = "LIST" };
+        trainers.Validators.Add(r =>
+        {
+            foreach (var t in (r.GetValueOrDefault<string?>() ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                if (!TinyExperimentOptions.TrainerNames.Contains(t.ToLowerInvariant())) r.AddError($"Unknown trainer '{t}' in --trainers; use {string.Join(", ", TinyExperimentOptions.TrainerNames)}.");
+        });
         var testPerClass = new Option<int?>("--test-per-class") { Description = "Test pictures per class in each test set.", HelpName = "N" };
         var learnSteps = new Option<int?>("--learn-steps") { Description = "Concept-learning steps.", HelpName = "N" };
         var guidance = new Option<double?>("--guidance") { Description = "Classifier-free guidance scale of sampling (the paper: 7.5).", HelpName = "SCALE" };
@@ -30,7 +36,7 @@ public static class TinyExperimentCommand
         var fashionMnist = new Option<string?>("--fashion-mnist") { Description = "Folder with the four Fashion-MNIST *-ubyte.gz files (default: the shipped subset for quick, Debian's package for full).", HelpName = "DIR" };
         var command = new Command("tiny-experiment", "Few-shot and shifted-context classification on the tiny world: original vs Diff-II (and the baselines), with a report.")
         {
-            preset, work, output, model, shots, seeds, methods, testPerClass, learnSteps, guidance, referencePerClass, judge, fashionMnist,
+            preset, work, output, model, shots, seeds, methods, trainers, testPerClass, learnSteps, guidance, referencePerClass, judge, fashionMnist,
         };
         command.SetAction((parse, cancel) => app.Guard(parse, "tiny-experiment", cli =>
         {
@@ -45,6 +51,9 @@ public static class TinyExperimentCommand
                 Shots = Ints(parse.GetValue(shots), "--shots") ?? options.Shots,
                 Seeds = Longs(parse.GetValue(seeds)) ?? (parse.GetValue(app.Global.Seed) is long one ? [one] : options.Seeds),
                 Methods = Methods(parse.GetValue(methods)) ?? options.Methods,
+                Trainers = parse.GetValue(trainers) is string t
+                    ? t.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(n => n.ToLowerInvariant()).Distinct().ToList()
+                    : options.Trainers,
                 TestPerClass = parse.GetValue(testPerClass) ?? options.TestPerClass,
                 LearnSteps = parse.GetValue(learnSteps) ?? options.LearnSteps,
                 GuidanceScale = parse.GetValue(guidance) ?? options.GuidanceScale,

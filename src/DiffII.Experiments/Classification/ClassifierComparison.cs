@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using DiffII.MLNet.Data;
+using DiffII.MLNet.FineTuning;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -70,6 +71,10 @@ public sealed record ClassifierComparisonOptions
     /// synthetic row an image of its own (see <see cref="ReplacementMixingDataView"/>).
     /// </summary>
     public string? SyntheticGroupColumn { get; init; } = "SyntheticGroup";
+    /// <summary>The image column (path, bytes or MLImage) of every view, for trainers that read images; null when the views have none.</summary>
+    public string? ImageColumn { get; init; }
+    /// <summary>The folder relative paths in <see cref="ImageColumn"/> resolve against (path columns only).</summary>
+    public string? ImageFolder { get; init; }
     public IReadOnlyList<ClassifierTrainer> Trainers { get; init; } = ClassifierTrainer.Defaults();
     /// <summary>The augmented arms; the originals-only arm always runs.</summary>
     public IReadOnlyList<AugmentationMixing> Mixings { get; init; } = [AugmentationMixing.Concat];
@@ -249,6 +254,13 @@ public static class ClassifierComparison
         if (options.SyntheticGroupColumn is { } groupName && train.Schema.GetColumnOrNull(groupName) is { } group && group.Type != NumberDataViewType.UInt32)
             throw new ArgumentOutOfRangeException(nameof(train), $"The synthetic group column '{group.Name}' of the training data has type {group.Type}; it must be UInt32.");
         foreach (var (name, test) in testSets) CheckColumns(test.Schema, options, $"test set '{name}'");
+        if (options.Trainers.FirstOrDefault(t => t.ReadsImages) is { } imageTrainer)
+        {
+            if (options.ImageColumn is null)
+                throw new ArgumentException($"Trainer '{imageTrainer.Name}' reads images; set ImageColumn to the views' image column.", nameof(options));
+            foreach (var (what, view) in testSets.Select(p => ($"test set '{p.Key}'", p.Value)).Prepend(("training data", train)))
+                _ = ColumnKinds.Find(view.Schema, options.ImageColumn, $"image ({what})");
+        }
 
         var keyMap = ml.Transforms.Conversion.MapValueToKey(LabelKeyColumn, options.LabelColumn,
             keyOrdinality: Microsoft.ML.Transforms.ValueToKeyMappingEstimator.KeyOrdinality.ByValue).Fit(train);
@@ -279,31 +291,42 @@ public static class ClassifierComparison
         var models = new List<TrainedClassifier>();
         foreach (var trainer in options.Trainers)
         {
-            var arms = new List<(string Mode, Func<(IDataView Data, Func<int> Mixes)> Make, bool Weighted)>
+            var arms = new List<(string Mode, AugmentationMixing? Mixing, Func<(IDataView Data, Func<int> Mixes)> Make, bool Weighted)>
             {
-                (OriginalsMode, () => (originals, () => 0), false),
+                (OriginalsMode, null, () => (originals, () => 0), false),
             };
             foreach (var mixing in options.Mixings)
-                arms.Add((mixing.Name, () => AugmentedArm(ml, keyed, mixing, trainer.Feed, options), hasWeight));
+                arms.Add((mixing.Name, mixing, () => AugmentedArm(ml, keyed, mixing, trainer.Feed, options), hasWeight));
 
-            foreach (var (mode, make, weighted) in arms)
+            foreach (var (mode, mixing, make, weighted) in arms)
             {
                 var (data, mixes) = make();
                 // A live view's passes can differ in length (two-row images): report the first pass, the one the trainer starts on.
                 long trainingRows = data.GetRowCount() ?? (data is ReplacementMixingDataView live ? live.PlanForPass(0).Count : -1);
                 var counted = new PassCountingDataView(data);
-                var columns = new TrainerColumns(LabelKeyColumn, options.FeaturesColumn, weighted ? options.WeightColumn : null);
+                bool ownDraws = trainer.Feed == ReplacementFeed.OwnSchedule && mixing is { IsReplacement: true };
+                var columns = new TrainerColumns(LabelKeyColumn, options.FeaturesColumn, weighted ? options.WeightColumn : null)
+                {
+                    Image = options.ImageColumn,
+                    ImageFolder = options.ImageFolder,
+                    IsSynthetic = ownDraws ? options.IsSyntheticColumn : null,
+                    SyntheticGroup = ownDraws ? options.SyntheticGroupColumn : null,
+                    ReplacementProbability = ownDraws ? mixing!.Probability : 0,
+                };
                 // A fresh context per fit, so a trainer's randomness (SDCA's shuffling) does not depend on what ran before.
                 var fitContext = new MLContext(options.Seed);
                 var clock = Stopwatch.StartNew();
+                var estimator = trainer.Create(fitContext, columns);
                 ITransformer fitted;
-                try { fitted = trainer.Create(fitContext, columns).Fit(counted); }
+                try { fitted = estimator.Fit(counted); }
                 catch (Exception e) when (e is not ArgumentException)
                 {
                     throw new InvalidOperationException($"Trainer '{trainer.Name}' failed on the '{mode}' training data: {e.Message}", e);
                 }
                 double seconds = clock.Elapsed.TotalSeconds;
                 int passes = counted.Cursors;
+                // A trainer that draws the schedule itself draws once per epoch it ran.
+                if (ownDraws && estimator is ResNet18FineTuneTrainer { LastReport: { } report }) mixes = () => report.EpochsRun;
 
                 var scoredOnOriginals = fitted.Transform(originals);
                 var toValue = ml.Transforms.Conversion.MapKeyToValue("PredictedLabel").Fit(scoredOnOriginals);
@@ -331,7 +354,7 @@ public static class ClassifierComparison
 
     static (IDataView Data, Func<int> Mixes) AugmentedArm(MLContext ml, IDataView keyed, AugmentationMixing mixing, ReplacementFeed feed, ClassifierComparisonOptions options)
     {
-        if (!mixing.IsReplacement) return (keyed, () => 0);
+        if (!mixing.IsReplacement || feed == ReplacementFeed.OwnSchedule) return (keyed, () => 0);
         var mixingView = new ReplacementMixingDataView(keyed, options.LabelColumn, options.IsSyntheticColumn, mixing.Probability, options.Seed,
             options.SyntheticGroupColumn, options.WeightColumn);
         if (feed == ReplacementFeed.EachPass) return (mixingView, () => mixingView.PassesStarted);

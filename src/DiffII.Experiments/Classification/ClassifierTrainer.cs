@@ -1,3 +1,4 @@
+using DiffII.MLNet.FineTuning;
 using Microsoft.ML;
 using Microsoft.ML.Trainers;
 using Microsoft.ML.Trainers.LightGbm;
@@ -5,7 +6,22 @@ using Microsoft.ML.Trainers.LightGbm;
 namespace DiffII.Experiments.Classification;
 
 /// <summary>The columns a trainer reads: a key label, a Single feature vector, and an optional example weight.</summary>
-public sealed record TrainerColumns(string Label, string Features, string? Weight);
+public sealed record TrainerColumns(string Label, string Features, string? Weight)
+{
+    /// <summary>The image column (path, bytes or MLImage), for trainers that read images; null when the data has none.</summary>
+    public string? Image { get; init; }
+    /// <summary>The folder relative paths in <see cref="Image"/> resolve against (path columns only).</summary>
+    public string? ImageFolder { get; init; }
+    /// <summary>
+    /// For trainers fed <see cref="ReplacementFeed.OwnSchedule"/>: the Boolean synthetic flag when the trainer is to
+    /// draw the replacement schedule itself, null when every row is to be trained on as it is.
+    /// </summary>
+    public string? IsSynthetic { get; init; }
+    /// <summary>The UInt32 synthetic-image number (rows of one image share it), with <see cref="IsSynthetic"/>.</summary>
+    public string? SyntheticGroup { get; init; }
+    /// <summary>The replacement probability p, with <see cref="IsSynthetic"/>.</summary>
+    public double ReplacementProbability { get; init; }
+}
 
 /// <summary>
 /// How a trainer is fed the replacement schedule (<see cref="DiffII.MLNet.Data.ReplacementMixingDataView"/>: each pass over the
@@ -26,6 +42,12 @@ public enum ReplacementFeed
     /// the data once or index per-row state by row id (SDCA, LightGBM).
     /// </summary>
     StackedPasses,
+
+    /// <summary>
+    /// The whole augmented data with its synthetic flag, groups and weights: the trainer draws the schedule itself,
+    /// once per epoch (the ResNet-18 fine-tuning trainer, as the paper trains its classifiers).
+    /// </summary>
+    OwnSchedule,
 }
 
 /// <summary>
@@ -41,7 +63,7 @@ public enum ReplacementFeed
 /// loading) and then trains on that one dataset. Hence L-BFGS runs single-threaded with <see cref="ReplacementFeed.EachPass"/>,
 /// and SDCA and LightGBM get <see cref="ReplacementFeed.StackedPasses"/>.
 /// </remarks>
-public sealed record ClassifierTrainer(string Name, Func<MLContext, TrainerColumns, IEstimator<ITransformer>> Create, ReplacementFeed Feed)
+public sealed record ClassifierTrainer(string Name, Func<MLContext, TrainerColumns, IEstimator<ITransformer>> Create, ReplacementFeed Feed, bool ReadsImages = false)
 {
     /// <summary>Multinomial logistic regression by L-BFGS on min-max normalised features; single-threaded so it streams (see remarks).</summary>
     public static ClassifierTrainer LbfgsMaximumEntropy(float l2Regularization = 1e-2f, int maximumIterations = 200) =>
@@ -90,6 +112,28 @@ public sealed record ClassifierTrainer(string Name, Func<MLContext, TrainerColum
             Silent = true,
             Verbose = false,
         }), ReplacementFeed.StackedPasses);
+
+    /// <summary>
+    /// Fine-tunes the ImageNet ResNet-18 end to end on the images (not the features), drawing the replacement schedule
+    /// afresh every epoch as the paper does. Small inputs are upscaled to <paramref name="imageSize"/> (64–224 px).
+    /// </summary>
+    public static ClassifierTrainer ResNet18FineTune(int seed, int imageSize = 64, int epochs = 15, int batchSize = 32, double learningRate = 1e-3) =>
+        new("ResNet18FineTune", (ml, c) => ml.MulticlassClassification.Trainers.ResNet18FineTune(new ResNet18FineTuneOptions
+        {
+            LabelColumnName = c.Label,
+            ImageColumnName = c.Image ?? throw new ArgumentException(
+                "The ResNet-18 fine-tuning trainer reads images: set ClassifierComparisonOptions.ImageColumn to the data's image column."),
+            ImageFolder = c.ImageFolder,
+            WeightColumnName = c.Weight,
+            IsSyntheticColumnName = c.IsSynthetic,
+            SyntheticGroupColumnName = c.SyntheticGroup,
+            ReplacementProbability = c.ReplacementProbability,
+            ImageSize = imageSize,
+            Epochs = epochs,
+            BatchSize = batchSize,
+            LearningRate = learningRate,
+            Seed = seed,
+        }), ReplacementFeed.OwnSchedule, ReadsImages: true);
 
     /// <summary>The three trainers Model Builder users would try for image features, with the settings above.</summary>
     public static IReadOnlyList<ClassifierTrainer> Defaults() => [LbfgsMaximumEntropy(), SdcaMaximumEntropy(), LightGbm()];

@@ -290,18 +290,19 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
         var ml = new MLContext(seed);
         var rows = new List<FeatureRow>();
         for (int i = 0; i < few.Count; i++)
-            rows.Add(new FeatureRow { Label = few[i].ClassName, Features = originalFeatures[i], IsSynthetic = false, SampleWeight = 1f });
+            rows.Add(new FeatureRow { Label = few[i].ClassName, ImagePath = few[i].Path, Features = originalFeatures[i], IsSynthetic = false, SampleWeight = 1f });
         for (int i = 0; i < synthetic.Count; i++)
             foreach (var label in synthetic[i].Labels)
-                rows.Add(new FeatureRow { Label = label.ClassName, Features = syntheticFeatures[i], IsSynthetic = true, SampleWeight = label.Weight, SyntheticGroup = (uint)(i + 1) });
+                rows.Add(new FeatureRow { Label = label.ClassName, ImagePath = synthetic[i].ImagePath, Features = syntheticFeatures[i], IsSynthetic = true, SampleWeight = label.Weight, SyntheticGroup = (uint)(i + 1) });
         var train = ml.Data.LoadFromEnumerable(rows, FeatureRow.Schema(ml));
         var tests = testSets.ToDictionary(p => p.Key, p => ml.Data.LoadFromEnumerable(
-            p.Value.Select((image, i) => new FeatureRow { Label = image.ClassName, Features = testFeatures[p.Key][i], IsSynthetic = false, SampleWeight = 1f }).ToList(),
+            p.Value.Select((image, i) => new FeatureRow { Label = image.ClassName, ImagePath = image.Path, Features = testFeatures[p.Key][i], IsSynthetic = false, SampleWeight = 1f }).ToList(),
             FeatureRow.Schema(ml)));
         var comparison = ClassifierComparison.Run(ml, ml.Data.Cache(train), tests.ToDictionary(p => p.Key, p => ml.Data.Cache(p.Value)), new ClassifierComparisonOptions
         {
             Trainers = options.Trainers.Select(t => TinyExperimentOptions.Trainer(t, seed)).ToList(),
             Mixings = originalsOnly ? [] : [AugmentationMixing.Replacement(options.ReplacementProbability)],
+            ImageColumn = nameof(FeatureRow.ImagePath),
             Seed = seed,
         });
         string mode = originalsOnly ? ClassifierComparison.OriginalsMode : AugmentationMixing.Replacement(options.ReplacementProbability).Name;
@@ -314,6 +315,7 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
         "LbfgsMaximumEntropy" => "lbfgs",
         "SdcaMaximumEntropy" => "sdca",
         "LightGbm" => "lightgbm",
+        "ResNet18FineTune" => "finetune",
         _ => trainerName,
     };
 
@@ -364,10 +366,12 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
         public void Report(T value) => report(value);
     }
 
-    /// <summary>A row of the classifier's data: ResNet18 features of one image and its label.</summary>
+    /// <summary>A row of the classifier's data: one image's file, its ResNet18 features and its label.</summary>
     internal sealed class FeatureRow
     {
         public string Label { get; set; } = "";
+        /// <summary>The image file, for trainers that read images (the fine-tuning trainer).</summary>
+        public string ImagePath { get; set; } = "";
         public float[] Features { get; set; } = [];
         public bool IsSynthetic { get; set; }
         public float SampleWeight { get; set; } = 1f;

@@ -44,7 +44,7 @@ public sealed record TinyExperimentOptions
     public double ReplacementProbability { get; init; } = 0.5;
     /// <summary>Test items per class; the in-distribution and the shifted test sets show the same items.</summary>
     public int TestPerClass { get; init; } = 30;
-    /// <summary>lbfgs, sdca, lightgbm.</summary>
+    /// <summary>lbfgs, sdca, lightgbm, finetune (the ResNet-18 fine-tuning trainer, on the images themselves).</summary>
     public IReadOnlyList<string> Trainers { get; init; } = ["lbfgs"];
     /// <summary>Real images per class (every context) for the reference classifier; 0 skips it.</summary>
     public int ReferencePerClass { get; init; }
@@ -132,11 +132,15 @@ public sealed record TinyExperimentOptions
         TestPerClass = 100, Trainers = ["lbfgs", "sdca"], ReferencePerClass = 200, InterpolationStrips = 3, SingleImageStudy = true,
     };
 
+    /// <summary>The names <see cref="Trainers"/> accepts.</summary>
+    public static readonly IReadOnlyList<string> TrainerNames = ["lbfgs", "sdca", "lightgbm", "finetune"];
+
     internal static ClassifierTrainer Trainer(string name, int seed) => name.ToLowerInvariant() switch
     {
         "lbfgs" => ClassifierTrainer.LbfgsMaximumEntropy(),
         "sdca" => ClassifierTrainer.SdcaMaximumEntropy(),
         "lightgbm" => ClassifierTrainer.LightGbm(minimumExamplesPerLeaf: 2, seed: seed),
-        _ => throw new ArgumentException($"Unknown trainer '{name}'; use lbfgs, sdca or lightgbm."),
+        "finetune" => ClassifierTrainer.ResNet18FineTune(seed),
+        _ => throw new ArgumentException($"Unknown trainer '{name}'; use lbfgs, sdca, lightgbm or finetune."),
     };
 }

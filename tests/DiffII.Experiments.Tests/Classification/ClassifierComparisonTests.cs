@@ -69,6 +69,38 @@ public sealed class ClassifierComparisonTests(ToyShapes toy, ITestOutputHelper o
     }
 
     [Fact]
+    public void FineTuneTrainer_ReadsTheImages_AndDrawsTheReplacementItselfOncePerEpoch()
+    {
+        var options = new ClassifierComparisonOptions
+        {
+            Trainers = [ClassifierTrainer.ResNet18FineTune(seed: 1, imageSize: 64, epochs: 4, batchSize: 6)],
+            Mixings = [AugmentationMixing.Concat, AugmentationMixing.Replacement(0.5)],
+            ImageColumn = "ImagePath",
+            ImageFolder = toy.Folder,
+        };
+        var result = ClassifierComparison.Run(toy.Ml, toy.AugmentedFeatures, toy.TestSets, options);
+        output.WriteLine(result.ToTable());
+
+        Assert.Equal(
+            (from m in new[] { "originals", "concat", "replacement(p=0.5)" } from s in new[] { "in-distribution", "shifted" } select ("ResNet18FineTune", m, s)).ToArray(),
+            result.Rows.Select(r => (r.Trainer, r.Mode, r.TestSet)).ToArray());
+        int originals = 3 * ToyShapes.TrainPerClass;
+        // The trainer is handed every row once and keeps the images in memory; with replacement it reads the
+        // synthetic flag and draws anew each of its 4 epochs, while concat trains on all 21 rows as they are.
+        Assert.Equal([originals, originals, originals + 3, originals + 3, originals + 3, originals + 3], result.Rows.Select(r => r.TrainingRows));
+        Assert.Equal([0, 0, 0, 0, 4, 4], result.Rows.Select(r => r.Mixes));
+        Assert.All(result.Rows, r => Assert.Equal(1, r.TrainingPasses));
+        // Distinct shapes in distinct colours, learnt from the pixels.
+        Assert.All(result.Rows.Where(r => r.TestSet == "in-distribution"), r => Assert.True(r.MicroAccuracy >= 0.66, $"{r.Mode}: {r.MicroAccuracy}"));
+
+        // Without the image column the trainer cannot run, and says so before any training.
+        var error = Assert.Throws<ArgumentException>(() => ClassifierComparison.Run(toy.Ml, toy.AugmentedFeatures, toy.TestSets, options with { ImageColumn = null }));
+        Assert.Contains("reads images", error.Message);
+        var missing = Assert.Throws<ArgumentOutOfRangeException>(() => ClassifierComparison.Run(toy.Ml, toy.AugmentedFeatures, toy.TestSets, options with { ImageColumn = "Picture" }));
+        Assert.Contains("'Picture'", missing.Message);
+    }
+
+    [Fact]
     public void SyntheticGroup_SurvivesFeaturisingAndCaching()
     {
         // 18 originals (group 0), then the three synthetic images, one group each, in the featurised, cached view.
