@@ -151,9 +151,9 @@ public sealed class DiffIIAugmenter : IDisposable
     }
 
     /// <summary>The plan of every synthetic image of this run (available after <see cref="Fit"/>).</summary>
-    public IReadOnlyList<PlannedSample> Plan() => SamplePlanner.Plan(Classes,
+    public IReadOnlyList<PlannedSample> Plan(CancellationToken cancellationToken = default) => SamplePlanner.Plan(Classes,
         new PlanOptions { Strategy = _options.Strategy, Budget = _options.Budget, SplitRatio = _options.SplitRatio, Suffixes = _options.Suffixes, Seed = _options.Seed },
-        _pool?.IdsByClass);
+        _pool?.IdsByClass, cancellationToken);
 
     /// <summary>
     /// Steps 2b and 3 (or the baseline): makes every planned image not yet in the manifest, in fixed batches, writing
@@ -161,7 +161,7 @@ public sealed class DiffIIAugmenter : IDisposable
     /// </summary>
     public IReadOnlyList<SyntheticImage> Generate(IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        var plan = Plan();
+        var plan = Plan(cancellationToken);
         var manifest = Manifest.Open(ManifestPath);
         // An entry whose PNG was deleted is not a finished image: drop it, so this run remakes it.
         manifest.DropEntriesWithoutFiles(_work.Root);

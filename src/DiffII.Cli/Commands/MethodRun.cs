@@ -110,7 +110,7 @@ public static class MethodRun
             augmenter.Fit(run.Images.Images, adapter, cancel);
             int inversions = augmenter.Pool?.Count ?? 0;
             if (!generate) return new GenerationOutcome([], [], 0, inversions, augmenter.ManifestPath);
-            int planned = augmenter.Plan().Count;
+            int planned = augmenter.Plan(cancel).Count;
             var images = augmenter.Generate(adapter, cancel);
             return new GenerationOutcome(images, augmenter.Failures.ToList(), planned, inversions, augmenter.ManifestPath);
         });

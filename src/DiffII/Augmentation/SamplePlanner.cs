@@ -62,8 +62,9 @@ public static class SamplePlanner
     /// <param name="classes">The training classes in label order.</param>
     /// <param name="options">Strategy, budget, split ratio, suffixes and seed.</param>
     /// <param name="inversionPools">For interpolating strategies: per class, the ids of its inversions (at least two).</param>
+    /// <param name="cancellationToken">Checked every 4 096 samples: a plan can hold up to a million of them.</param>
     public static IReadOnlyList<PlannedSample> Plan(IReadOnlyList<ClassImages> classes, PlanOptions options,
-        IReadOnlyList<IReadOnlyList<string>>? inversionPools = null)
+        IReadOnlyList<IReadOnlyList<string>>? inversionPools = null, CancellationToken cancellationToken = default)
     {
         Validate(classes, options, inversionPools);
         var samples = new List<PlannedSample>();
@@ -74,6 +75,7 @@ public static class SamplePlanner
             int count = options.Budget.For(classes[c].ImageIds.Count);
             for (int k = 0; k < count; k++)
             {
+                if ((samples.Count & 4095) == 0) cancellationToken.ThrowIfCancellationRequested();
                 // Draw the same numbers for every strategy so strategies differ only where they must.
                 int first = random.Next();
                 int second = random.Next();

@@ -92,4 +92,14 @@ public class SamplePlannerTests
             a!.Id == b!.Id && a.Sources.SequenceEqual(b.Sources) && a.Phi == b.Phi && a.Suffix == b.Suffix && a.Seed == b.Seed && a.Strength == b.Strength;
         public int GetHashCode(PlannedSample p) => p.Id.GetHashCode();
     }
+
+    [Fact]
+    public void Planning_StopsWhenCancelled()
+    {
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        var options = new PlanOptions { Strategy = Strategy.RealGuidance, Budget = new SampleBudget.TargetCount(100_000) };
+        Assert.Throws<OperationCanceledException>(() => SamplePlanner.Plan(Classes, options, cancellationToken: cancelled.Token));
+        Assert.Equal(3 * 100_000 - 6, SamplePlanner.Plan(Classes, options).Count);   // a target counts the 6 originals
+    }
 }
