@@ -300,7 +300,7 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
             FeatureRow.Schema(ml)));
         var comparison = ClassifierComparison.Run(ml, ml.Data.Cache(train), tests.ToDictionary(p => p.Key, p => ml.Data.Cache(p.Value)), new ClassifierComparisonOptions
         {
-            Trainers = options.Trainers.Select(t => TinyExperimentOptions.Trainer(t, seed)).ToList(),
+            Trainers = options.Trainers.Select(t => TinyExperimentOptions.Trainer(t, seed, few.Count)).ToList(),
             Mixings = originalsOnly ? [] : [AugmentationMixing.Replacement(options.ReplacementProbability)],
             ImageColumn = nameof(FeatureRow.ImagePath),
             Seed = seed,

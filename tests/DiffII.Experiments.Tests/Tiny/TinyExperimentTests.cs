@@ -194,4 +194,18 @@ public sealed class TinyExperimentTests : IDisposable
     {
         public void Report(ExperimentProgress value) => report(value);
     }
+
+    [Theory]
+    [InlineData(50, 50)]    // 5 shots: 4 batches of 16 per epoch
+    [InlineData(100, 29)]   // 10 shots: 7 batches per epoch
+    [InlineData(5000, 1)]   // more originals than the step budget: one epoch
+    public void FineTuneTrainer_GetsTheSameStepBudgetAtEveryShotCount(int originals, int epochs)
+    {
+        var trainer = TinyExperimentOptions.Trainer("finetune", seed: 3, originals);
+        var estimator = (DiffII.MLNet.FineTuning.ResNet18FineTuneTrainer)trainer.Create(new Microsoft.ML.MLContext(1),
+            new DiffII.Experiments.Classification.TrainerColumns("Label", "Features", null) { Image = "ImagePath" });
+        Assert.Equal((epochs, TinyExperimentOptions.FineTuneBatch, 3, "ImagePath"), (estimator.Options.Epochs, estimator.Options.BatchSize, estimator.Options.Seed, estimator.Options.ImageColumnName));
+        Assert.Equal("finetune", TinyExperiment.TrainerLabel(trainer.Name));
+        Assert.Throws<ArgumentException>(() => TinyExperimentOptions.Trainer("resnet50", 1));
+    }
 }
