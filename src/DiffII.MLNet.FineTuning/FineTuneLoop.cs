@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using Training = DiffII.Diffusion.Training;
 using DiffII.Diffusion;
 using TorchSharp;
@@ -53,7 +54,7 @@ internal sealed class FineTuneLoop(ResNet18FineTuneOptions options, TrainingSet 
         for (int epoch = state.EpochsDone; epoch < options.Epochs && !state.Stopped; epoch++)
         {
             options.CancellationToken.ThrowIfCancellationRequested();
-            var rng = new Random(HashCode.Combine(options.Seed, epoch, 0x5eed));
+            var rng = new Random(StableSeed.Of(options.Seed, epoch, 0x5eed));
             var plan = data.PlanForEpoch(epoch, options.ReplacementProbability, options.Seed, heldOut);
             for (int i = plan.Count - 1; i > 0; i--) { int j = rng.Next(i + 1); (plan[i], plan[j]) = (plan[j], plan[i]); }
             EpochPlans.Add(plan);
@@ -120,7 +121,7 @@ internal sealed class FineTuneLoop(ResNet18FineTuneOptions options, TrainingSet 
     {
         var held = new HashSet<int>();
         if (options.ValidationFraction <= 0) return held;
-        var random = new Random(HashCode.Combine(options.Seed, 0x7a11d));
+        var random = new Random(StableSeed.Of(options.Seed, 0x7a11d));
         var order = data.Originals.ToArray();
         random.Shuffle(order);
         int count = (int)Math.Round(options.ValidationFraction * order.Length);

@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -180,7 +181,7 @@ public static class ExperimentCommand
         for (int c = 0; c < images.Classes.Count; c++)
         {
             var ids = images.Items.Where(i => i.Label == images.Classes[c]).Select(i => i.Id).Order(StringComparer.Ordinal).ToArray();
-            new Random(SamplePlanner.StableSeed(seed, 0x5EED, c)).Shuffle(ids);
+            new Random(StableSeed.Of(seed, 0x5EED, c)).Shuffle(ids);
             int n = ids.Length;
             int take = n < 2 ? 0 : Math.Clamp((int)Math.Round(fraction * n, MidpointRounding.AwayFromZero), 1, n - 1);
             testIds.AddRange(ids.Take(take));

@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 namespace DiffII.Augmentation;
 
 /// <summary>A class of the training set: its name and the ids of its images, in a stable order.</summary>
@@ -71,7 +72,7 @@ public static class SamplePlanner
         var strengths = options.Strategy.Strengths();
         for (int c = 0; c < classes.Count; c++)
         {
-            var random = new Random(StableSeed(options.Seed, c));
+            var random = new Random(StableSeed.Of(options.Seed, c));
             int count = options.Budget.For(classes[c].ImageIds.Count);
             for (int k = 0; k < count; k++)
             {
@@ -83,7 +84,7 @@ public static class SamplePlanner
                 int suffixPick = random.Next();
                 int strengthPick = random.Next();
                 int otherClassPick = random.Next();
-                long seed = StableSeed(options.Seed, c, k);
+                long seed = StableSeed.Of(options.Seed, c, k);
 
                 IReadOnlyList<string> sources;
                 double? phase = null;
@@ -143,21 +144,5 @@ public static class SamplePlanner
                 if (pools[c].Count < 2)
                     throw new ArgumentException($"Class '{classes[c].Name}' has {pools[c].Count} inversion(s); interpolation needs two (single-image classes get a mirrored inversion).");
         }
-    }
-
-    /// <summary>A seed that depends only on its inputs (SplitMix64 finaliser), stable across processes and platforms.</summary>
-    public static int StableSeed(long seed, params long[] parts) => (int)(StableHash(seed, parts) & 0x7fffffff);
-
-    public static ulong StableHash(long seed, params long[] parts)
-    {
-        ulong h = unchecked((ulong)seed) + 0x9E3779B97F4A7C15UL;
-        foreach (long p in parts)
-        {
-            h ^= unchecked((ulong)p) + 0x9E3779B97F4A7C15UL + (h << 6) + (h >> 2);
-            h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9UL;
-            h = (h ^ (h >> 27)) * 0x94D049BB133111EBUL;
-            h ^= h >> 31;
-        }
-        return h;
     }
 }

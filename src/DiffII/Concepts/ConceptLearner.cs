@@ -106,8 +106,8 @@ public static class ConceptLearner
                     cancellationToken.ThrowIfCancellationRequested();
                 }
                 using var scope = NewDisposeScope();
-                var random = new Random(SamplePlanner.StableSeed(options.Seed, 1, step));
-                using var generator = new Generator((ulong)SamplePlanner.StableHash(options.Seed, 2, step), sd.Device);
+                var random = new Random(StableSeed.Of(options.Seed, 1, step));
+                using var generator = new Generator((ulong)StableSeed.Hash(options.Seed, 2, step), sd.Device);
                 var picks = Enumerable.Range(0, options.BatchSize).Select(_ => random.Next(classOfView.Length)).ToArray();
                 var index = tensor(picks.Select(p => (long)p).ToArray(), ScalarType.Int64, sd.Device);
                 var mean = means.index_select(0, index);
