@@ -1,10 +1,10 @@
-using DiffII.Diffusion.Runtime;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using DiffII.Augmentation;
+using DiffII.Diffusion.Runtime;
 using DiffII.Experiments.Classification;
 using DiffII.MLNet.Data;
 using DiffII.Reporting;

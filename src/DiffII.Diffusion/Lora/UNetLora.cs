@@ -1,7 +1,7 @@
-using DiffII.Diffusion.Runtime;
 using System.Text.RegularExpressions;
 using DiffII.Diffusion.IO;
 using DiffII.Diffusion.Models;
+using DiffII.Diffusion.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

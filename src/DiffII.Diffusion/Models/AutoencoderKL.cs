@@ -1,6 +1,6 @@
-using DiffII.Diffusion.Runtime;
 using System.Text.RegularExpressions;
 using DiffII.Diffusion.IO;
+using DiffII.Diffusion.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -1,14 +1,14 @@
-using DiffII.Imaging;
-using DiffII.TinyWorld.Judging;
 using System.Diagnostics;
 using System.Text.Json;
 using DiffII.Augmentation;
 using DiffII.Concepts;
 using DiffII.Diffusion.Pipelines;
-using DiffII.Inversion;
 using DiffII.Experiments.Classification;
+using DiffII.Imaging;
+using DiffII.Inversion;
 using DiffII.Storage;
 using DiffII.TinyWorld;
+using DiffII.TinyWorld.Judging;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using static TorchSharp.torch;

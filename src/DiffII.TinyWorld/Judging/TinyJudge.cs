@@ -1,13 +1,13 @@
-using Training = DiffII.Diffusion.Training;
-using DiffII.Diffusion.Runtime;
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using DiffII.Diffusion.IO;
+using DiffII.Diffusion.Runtime;
 using DiffII.Storage;
 using DiffII.TinyWorld.Pretraining;
 using TorchSharp;
 using static TorchSharp.torch;
+using Training = DiffII.Diffusion.Training;
 
 namespace DiffII.TinyWorld.Judging;
 

@@ -1,15 +1,15 @@
-using Training = DiffII.Diffusion.Training;
-using DiffII.Diffusion.Runtime;
 using System.Diagnostics;
 using DiffII.Diffusion;
 using DiffII.Diffusion.IO;
 using DiffII.Diffusion.Models;
 using DiffII.Diffusion.Pipelines;
+using DiffII.Diffusion.Runtime;
 using DiffII.Diffusion.Schedulers;
 using DiffII.Diffusion.Text;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Training = DiffII.Diffusion.Training;
 
 namespace DiffII.TinyWorld.Pretraining;
 

@@ -1,5 +1,3 @@
-using DiffII.Diffusion.Runtime;
-using Training = DiffII.Diffusion.Training;
 using System.Diagnostics;
 using System.Text.Json;
 using DiffII.Augmentation;
@@ -7,11 +5,13 @@ using DiffII.Diffusion;
 using DiffII.Diffusion.IO;
 using DiffII.Diffusion.Lora;
 using DiffII.Diffusion.Pipelines;
+using DiffII.Diffusion.Runtime;
 using DiffII.Diffusion.Schedulers;
 using DiffII.Storage;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using Training = DiffII.Diffusion.Training;
 
 namespace DiffII.Concepts;
 

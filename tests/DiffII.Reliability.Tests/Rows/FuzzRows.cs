@@ -1,7 +1,7 @@
-using DiffII.Diffusion.Runtime;
 using System.Diagnostics;
 using System.Text;
 using DiffII.Diffusion.IO;
+using DiffII.Diffusion.Runtime;
 using DiffII.Imaging;
 using DiffII.Reliability.Tests.Fixtures;
 using DiffII.Reliability.Tests.Matrix;

@@ -1,8 +1,8 @@
-using DiffII.Diffusion.Runtime;
 using System.Text.Json;
 using DiffII.Augmentation;
 using DiffII.Diffusion.IO;
 using DiffII.Diffusion.Pipelines;
+using DiffII.Diffusion.Runtime;
 using DiffII.MLNet;
 using DiffII.MLNet.Data;
 using DiffII.Reliability.Tests.Fixtures;
