@@ -77,8 +77,9 @@ public static class DiffIICatalog
     /// <remarks>
     /// Place it after featurising and caching (the source is read once per pass), and give the result straight to the
     /// trainer: <c>trainer.Fit(ml.Data.ReplacementMixing(ml.Data.Cache(featurizer.Transform(augmented)), "Label"))</c>.
-    /// It works as a fresh mix per pass only for trainers that open one cursor per pass and keep no per-row state,
-    /// such as L-BFGS with one thread; SDCA and LightGBM need the passes stacked (see <c>ClassifierTrainer.ReplacementFeed</c>).
+    /// It works as a fresh mix per pass only for trainers that open one cursor per pass and keep no per-row state;
+    /// SDCA and LightGBM need the passes stacked (see <c>ClassifierTrainer.ReplacementFeed</c>), and full-batch convex
+    /// trainers such as L-BFGS are better given the schedule in expectation (<see cref="ExpectedReplacement"/>).
     /// Give the trainer the weight column (<c>SampleWeight</c>) as its example weight, so soft labels count as weighted.
     /// </remarks>
     public static ReplacementMixingDataView ReplacementMixing(this DataOperationsCatalog catalog, IDataView featurisedAndCached,
@@ -88,5 +89,20 @@ public static class DiffIICatalog
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(featurisedAndCached);
         return new ReplacementMixingDataView(featurisedAndCached, labelColumnName, isSyntheticColumnName, probability, seed, syntheticGroupColumnName, weightColumnName);
+    }
+
+    /// <summary>
+    /// The replacement schedule in expectation, for trainers that minimise one fixed objective (L-BFGS, SDCA): every
+    /// row once, its weight column scaled by how often a pass yields it on average (a replaceable original 1 − p; the
+    /// synthetic images of a class sharing p per original of that class). Give the trainer
+    /// <paramref name="weightColumnName"/> as its example weight (the column is added when the data has none).
+    /// </summary>
+    public static ExpectedReplacementDataView ExpectedReplacement(this DataOperationsCatalog catalog, IDataView augmented,
+        string labelColumnName = "Label", double probability = 0.5, string isSyntheticColumnName = "IsSynthetic",
+        string? syntheticGroupColumnName = "SyntheticGroup", string weightColumnName = "SampleWeight")
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(augmented);
+        return new ExpectedReplacementDataView(augmented, labelColumnName, isSyntheticColumnName, probability, syntheticGroupColumnName, weightColumnName);
     }
 }

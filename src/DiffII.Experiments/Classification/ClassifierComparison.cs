@@ -86,7 +86,7 @@ public sealed record ClassifierComparisonOptions
 /// One trainer, trained on one arm, evaluated on one test set. <see cref="TrainingRows"/> is the rows per pass over
 /// the training data (for a live replacement view whose passes differ in length, because some synthetic images have
 /// several rows, the rows of its first pass); <see cref="TrainingPasses"/> the cursors the trainer opened on it during <c>Fit</c>;
-/// <see cref="Mixes"/> how many different replacement draws it saw (0 for arms without replacement).
+/// <see cref="Mixes"/> how many different replacement draws it saw (0 for arms without replacement, and for the schedule in expectation).
 /// </summary>
 public sealed record ComparisonRow(
     string Trainer, string Mode, string TestSet,
@@ -296,7 +296,8 @@ public static class ClassifierComparison
                 (OriginalsMode, null, () => (originals, () => 0), false),
             };
             foreach (var mixing in options.Mixings)
-                arms.Add((mixing.Name, mixing, () => AugmentedArm(ml, keyed, mixing, trainer.Feed, options), hasWeight));
+                arms.Add((mixing.Name, mixing, () => AugmentedArm(ml, keyed, mixing, trainer.Feed, options),
+                    hasWeight || (mixing.IsReplacement && trainer.Feed == ReplacementFeed.Expected)));
 
             foreach (var (mode, mixing, make, weighted) in arms)
             {
@@ -355,6 +356,9 @@ public static class ClassifierComparison
     static (IDataView Data, Func<int> Mixes) AugmentedArm(MLContext ml, IDataView keyed, AugmentationMixing mixing, ReplacementFeed feed, ClassifierComparisonOptions options)
     {
         if (!mixing.IsReplacement || feed == ReplacementFeed.OwnSchedule) return (keyed, () => 0);
+        if (feed == ReplacementFeed.Expected)
+            return (ml.Data.Cache(new ExpectedReplacementDataView(keyed, options.LabelColumn, options.IsSyntheticColumn, mixing.Probability,
+                options.SyntheticGroupColumn, options.WeightColumn)), () => 0);
         var mixingView = new ReplacementMixingDataView(keyed, options.LabelColumn, options.IsSyntheticColumn, mixing.Probability, options.Seed,
             options.SyntheticGroupColumn, options.WeightColumn);
         if (feed == ReplacementFeed.EachPass) return (mixingView, () => mixingView.PassesStarted);

@@ -31,10 +31,17 @@ public sealed record TrainerColumns(string Label, string Features, string? Weigh
 public enum ReplacementFeed
 {
     /// <summary>
-    /// The live mixing view: every cursor the trainer opens is a new draw. Right for trainers that stream the data
-    /// once per step and keep nothing per row, like single-threaded L-BFGS (one cursor per function evaluation).
+    /// The live mixing view: every cursor the trainer opens is a new draw. Only for trainers whose every pass is a
+    /// step of their own (SGD-style); a full-batch optimiser would see its objective change under its line search.
     /// </summary>
     EachPass,
+
+    /// <summary>
+    /// The schedule in expectation (<see cref="DiffII.MLNet.Data.ExpectedReplacementDataView"/>): every row once, weighted
+    /// by how often a pass yields it on average. For convex full-batch trainers (L-BFGS): one fixed objective whose
+    /// optimum is the schedule's expected one.
+    /// </summary>
+    Expected,
 
     /// <summary>
     /// A fixed number of draws stacked one after another and cached (each pass one image per original, ids unique), so
@@ -60,12 +67,13 @@ public enum ReplacementFeed
 /// problem), so every evaluation sees a new mix; with more threads it loads the data into memory in a single pass
 /// and sees one mix. SDCA keeps a dual variable per row id and fails (index out of range) when later passes bring
 /// rows the first pass did not have. LightGBM opens several cursors while building its dataset (bin sampling, then
-/// loading) and then trains on that one dataset. Hence L-BFGS runs single-threaded with <see cref="ReplacementFeed.EachPass"/>,
-/// and SDCA and LightGBM get <see cref="ReplacementFeed.StackedPasses"/>.
+/// loading) and then trains on that one dataset. L-BFGS streaming a live view would thus evaluate its line search on a
+/// new mix each time, changing the objective under its own feet; it gets the schedule in expectation
+/// (<see cref="ReplacementFeed.Expected"/>). SDCA and LightGBM get <see cref="ReplacementFeed.StackedPasses"/>.
 /// </remarks>
 public sealed record ClassifierTrainer(string Name, Func<MLContext, TrainerColumns, IEstimator<ITransformer>> Create, ReplacementFeed Feed, bool ReadsImages = false)
 {
-    /// <summary>Multinomial logistic regression by L-BFGS on min-max normalised features; single-threaded so it streams (see remarks).</summary>
+    /// <summary>Multinomial logistic regression by L-BFGS on min-max normalised features, fed the schedule in expectation (see remarks); one thread, so runs repeat exactly.</summary>
     public static ClassifierTrainer LbfgsMaximumEntropy(float l2Regularization = 1e-2f, int maximumIterations = 200) =>
         new("LbfgsMaximumEntropy", (ml, c) => ml.Transforms.NormalizeMinMax(c.Features)
             .Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy(new LbfgsMaximumEntropyMulticlassTrainer.Options
@@ -79,7 +87,7 @@ public sealed record ClassifierTrainer(string Name, Func<MLContext, TrainerColum
                 HistorySize = 20,
                 MaximumNumberOfIterations = maximumIterations,
                 NumberOfThreads = 1,
-            })), ReplacementFeed.EachPass);
+            })), ReplacementFeed.Expected);
 
     /// <summary>Multinomial logistic regression by SDCA on min-max normalised features; fixed L2 so more rows do not retune it.</summary>
     public static ClassifierTrainer SdcaMaximumEntropy(float l2Regularization = 1e-3f, int maximumIterations = 30) =>

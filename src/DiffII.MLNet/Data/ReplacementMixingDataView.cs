@@ -212,6 +212,35 @@ public sealed class ReplacementMixingDataView : IDataView
         return new Index(originals, originalClass, byClass, row, images.Any(i => i.Rows.Count > 1));
     }
 
+    /// <summary>
+    /// Per source row, how many times a pass yields it on average: 1 − p for an original that can be replaced, 1 for
+    /// one whose class has no synthetic image, and for each row of a synthetic image of class c, p · n_c / m_c (n_c
+    /// originals of c, m_c images of c), since each of the n_c originals draws one of the m_c images with probability p.
+    /// A convex trainer given these as example weights (<see cref="ExpectedReplacementDataView"/>) minimises the
+    /// schedule's expected loss, with one fixed objective instead of a new draw per pass.
+    /// </summary>
+    public IReadOnlyList<double> ExpectedRowsPerPass()
+    {
+        var index = _index.Value;
+        var expected = new double[index.SourceRows];
+        var originalsOfClass = new Dictionary<string, int>();
+        for (int i = 0; i < index.Originals.Count; i++)
+        {
+            string? className = index.OriginalClass[i];
+            bool replaceable = className is not null && index.ImagesByClass.ContainsKey(className);
+            expected[index.Originals[i]] = replaceable ? 1 - _probability : 1;
+            if (className is not null) originalsOfClass[className] = originalsOfClass.GetValueOrDefault(className) + 1;
+        }
+        foreach (var (className, pool) in index.ImagesByClass)
+        {
+            if (!originalsOfClass.TryGetValue(className, out int originals)) continue; // no original to stand in for
+            double perImage = _probability * originals / pool.Count;
+            foreach (var rows in pool)
+                foreach (long row in rows) expected[row] += perImage;
+        }
+        return expected;
+    }
+
     /// <summary>The source rows pass <paramref name="pass"/> yields, in output order (for inspection and tests).</summary>
     public IReadOnlyList<long> PlanForPass(int pass)
     {

@@ -33,13 +33,13 @@ public sealed class ClassifierComparisonTests(ToyShapes toy, ITestOutputHelper o
         int originals = 3 * ToyShapes.TrainPerClass;
         foreach (var row in result.Rows)
         {
-            // Originals-only trains on the 18 originals; concat adds the 3 synthetic rows; replacement keeps one
-            // row per original per draw, and the stacked trainers get 3 draws.
+            // Originals-only trains on the 18 originals; concat adds the 3 synthetic rows; replacement in expectation
+            // (L-BFGS) has every row once, reweighted; the stacked trainers get 3 draws of one row per original.
             long expectedRows = row.Mode switch
             {
                 "originals" => originals,
                 "concat" => originals + 3,
-                _ => row.Trainer == "LbfgsMaximumEntropy" ? originals : 3 * originals,
+                _ => row.Trainer == "LbfgsMaximumEntropy" ? originals + 3 : 3 * originals,
             };
             Assert.Equal(expectedRows, row.TrainingRows);
             Assert.True(row.TrainingPasses >= 1);
@@ -55,12 +55,9 @@ public sealed class ClassifierComparisonTests(ToyShapes toy, ITestOutputHelper o
         Assert.All(result.Rows.Where(r => r.TestSet == "in-distribution"),
             r => Assert.True(r.MicroAccuracy >= (r.Trainer == "LightGbm" ? 0.66 : 0.88), $"{r.Trainer}/{r.Mode}: {r.MicroAccuracy}"));
 
-        // Single-threaded L-BFGS streams: every cursor it opens on the live mixing view is a new draw.
-        var lbfgsReplacement = result.Rows.First(r => r.Trainer == "LbfgsMaximumEntropy" && r.Mode.StartsWith("replacement"));
-        Assert.True(lbfgsReplacement.Mixes > 5, $"L-BFGS saw {lbfgsReplacement.Mixes} draws");
-        Assert.Equal(lbfgsReplacement.TrainingPasses, lbfgsReplacement.Mixes);
+        // L-BFGS minimises the schedule's expected loss (no draws); SDCA and LightGBM get 3 stacked draws.
         Assert.All(result.Rows.Where(r => r.Trainer != "LbfgsMaximumEntropy" && r.Mode.StartsWith("replacement")), r => Assert.Equal(3, r.Mixes));
-        Assert.All(result.Rows.Where(r => !r.Mode.StartsWith("replacement")), r => Assert.Equal(0, r.Mixes));
+        Assert.All(result.Rows.Where(r => r.Trainer == "LbfgsMaximumEntropy" || !r.Mode.StartsWith("replacement")), r => Assert.Equal(0, r.Mixes));
 
         string table = result.ToTable();
         Assert.Contains("MicroAcc", table);
