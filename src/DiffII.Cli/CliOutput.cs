@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using DiffII.Diffusion.Runtime;
 using Spectre.Console;
 
 namespace DiffII.Cli;
@@ -62,6 +63,8 @@ public sealed class CliOutput(TextWriter stdout, TextWriter stderr, bool quiet, 
     /// <summary>Runs <paramref name="work"/> with a progress display fed by the <see cref="IProgress{T}"/> it is given.</summary>
     public T Track<T>(Func<IProgress<StepProgress>, T> work)
     {
+        // Every step of every command runs here: hold the tensors it makes, so none is finalized mid-call (HeldTensors).
+        using var held = HeldTensors.Hold();
         if (quiet || json) return work(new Reporter(_ => { }));
         if (!interactive) return work(new PlainProgress(stderr));
         var console = AnsiConsole.Create(new AnsiConsoleSettings

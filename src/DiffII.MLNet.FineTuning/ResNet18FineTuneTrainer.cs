@@ -1,3 +1,4 @@
+using DiffII.Diffusion.Runtime;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -66,6 +67,7 @@ public sealed class ResNet18FineTuneTrainer : IEstimator<TransformerChain<ITrans
 
     public TransformerChain<ITransformer> Fit(IDataView input)
     {
+        using var held = HeldTensors.Hold();
         int classes = Classes(input.Schema, _options.LabelColumnName);
         var (toPixels, intermediates) = ImageColumns.ToPixels(_ml, input.Schema, _options.ImageColumnName, _options.ImageFolder, _options.ImageSize);
         var pixelTransformer = toPixels.Fit(input);

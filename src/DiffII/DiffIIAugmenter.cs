@@ -7,6 +7,7 @@ using DiffII.Concepts;
 using DiffII.Denoising;
 using DiffII.Diffusion.Lora;
 using DiffII.Diffusion.Pipelines;
+using DiffII.Diffusion.Runtime;
 using DiffII.Imaging;
 using DiffII.Inversion;
 using DiffII.Storage;
@@ -60,6 +61,7 @@ public sealed class DiffIIAugmenter : IDisposable
     /// </summary>
     public void Fit(IReadOnlyList<LabeledImage> images, IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        using var held = HeldTensors.Hold();
         var clock = Stopwatch.StartNew();
         Prepare(images);
         try
@@ -73,6 +75,7 @@ public sealed class DiffIIAugmenter : IDisposable
     /// <summary>Step 1 alone (for tools that run the steps one by one): the concepts, learned or loaded, applied to the model.</summary>
     public void LearnConcepts(IReadOnlyList<LabeledImage> images, IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        using var held = HeldTensors.Hold();
         var clock = Stopwatch.StartNew();
         Prepare(images);
         try { EnsureConcepts(progress, clock, cancellationToken); }
@@ -161,6 +164,7 @@ public sealed class DiffIIAugmenter : IDisposable
     /// </summary>
     public IReadOnlyList<SyntheticImage> Generate(IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        using var held = HeldTensors.Hold();
         var plan = Plan(cancellationToken);
         var manifest = Manifest.Open(ManifestPath);
         // An entry whose PNG was deleted is not a finished image: drop it, so this run remakes it.

@@ -3,6 +3,7 @@ using System.Text.Json;
 using DiffII.Augmentation;
 using DiffII.Concepts;
 using DiffII.Diffusion.Pipelines;
+using DiffII.Diffusion.Runtime;
 using DiffII.Experiments.Classification;
 using DiffII.Imaging;
 using DiffII.Inversion;
@@ -65,6 +66,7 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
 
     public ExperimentOutcome Run(IProgress<ExperimentProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        using var held = HeldTensors.Hold();
         var clock = Stopwatch.StartNew();
         Validate();
         using var workLock = WorkFolderLock.Acquire(_work);

@@ -244,6 +244,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
     /// <summary>Every stage in order, then the diffusers folder in fp16 (what is committed under models/).</summary>
     public StableDiffusion Run(string outputFolder, IProgress<PretrainProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        using var held = HeldTensors.Hold();
         // Two runs on one work folder would overwrite each other's checkpoints.
         using var workLock = DiffII.Storage.WorkFolderLock.Acquire(options.WorkFolder);
         var vae = TrainVae(progress, cancellationToken);
