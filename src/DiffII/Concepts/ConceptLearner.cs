@@ -133,10 +133,10 @@ public static class ConceptLearner
                 {
                     // Checked before the update, so the weights are untouched. The step is tried again on the same batch
                     // (as mixed-precision trainers skip a step whose gradients overflowed). One-off NaNs in runs that were
-                    // bit-identical until then came mostly from TorchSharp Scalars freed mid-call (fixed: KeptScalars); one
-                    // retry was still seen after that fix in a loaded parallel test run, so the retry stays, and is counted
-                    // (LearnedConcepts.RetriedSteps). A value that stays non-finite on the same batch and weights is
-                    // divergence: stop, saving nothing.
+                    // bit-identical until then came from TorchSharp objects freed mid-call: Scalars (fixed: KeptScalars),
+                    // then, most likely, temporary tensors (HeldTensors, which the augmenter holds around this). The retry
+                    // stays as a net, counted (LearnedConcepts.RetriedSteps). A value that stays non-finite on the same
+                    // batch and weights is divergence: stop, saving nothing.
                     if (++nonFiniteRetries > MaxNonFiniteRetries)
                         throw new NonFiniteLossException(step + 1, double.IsFinite(value) ? gradientNorm : value);
                     if (nonFiniteRetries == 1) retriedSteps++;
