@@ -40,7 +40,7 @@ public static class NumericOptions
         ["--reference-per-class"] = new(0, 100_000),
         ["--vae-steps"] = new(1, 10_000_000),
         ["--latent-channels"] = new(1, 64),
-        ["--latent-size"] = new(8, 16, Why: " (8 or 16)"),
+        ["--latent-size"] = new(8, 16),   // and 8 or 16 only (its own validator)
         ["--unet-steps"] = new(1, 10_000_000),
         ["--judge-steps"] = new(1, 10_000_000),
         ["--samples-per-kind"] = new(0, 10_000),

@@ -52,8 +52,12 @@ public static class ToolCommands
         var latentSize = new Option<int>("--latent-size") { Description = "Width of the latent: 8 (4× downsampling) or 16 (2×); a new work folder for another size.", DefaultValueFactory = _ => defaults.LatentSize, HelpName = "8|16" };
         latentSize.Validators.Add(r =>
         {
-            if (!r.Implicit && !TinyModelConfigs.LatentSizes.Contains(r.GetValueOrDefault<int>()))
-                r.AddError($"--latent-size must be {string.Join(" or ", TinyModelConfigs.LatentSizes)}, got {r.GetValueOrDefault<int>()}.");
+            // The numeric parser refuses what is not a whole number in 8–16 (and reading the value would throw then);
+            // this refuses the sizes in between.
+            if (r.Implicit || r.Tokens.Count != 1) return;
+            if (int.TryParse(r.Tokens[0].Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int size)
+                && size is > 8 and < 16)
+                r.AddError($"--latent-size must be {string.Join(" or ", TinyModelConfigs.LatentSizes)}; got {size}.");
         });
         var fashionMnist = new Option<string?>("--fashion-mnist") { Description = "Folder with the Fashion-MNIST files (default: the shared data folder).", HelpName = "DIR" };
         var command = new Command("pretrain-tiny", "Pretrain the embedded tiny generator on Fashion-MNIST scenes (resumes from --work).")
