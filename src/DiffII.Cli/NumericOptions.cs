@@ -42,6 +42,8 @@ public static class NumericOptions
         ["--latent-channels"] = new(1, 64),
         ["--latent-size"] = new(8, 16),   // and 8 or 16 only (its own validator)
         ["--unet-steps"] = new(1, 10_000_000),
+        ["--vae-learning-rate"] = new(0, 1, MinOpen: true),
+        ["--unet-learning-rate"] = new(0, 1, MinOpen: true),
         ["--judge-steps"] = new(1, 10_000_000),
         ["--samples-per-kind"] = new(0, 10_000),
         ["--threads"] = new(1, ThreadPolicy.MaxThreads),

@@ -59,10 +59,12 @@ public static class ToolCommands
                 && size is > 8 and < 16)
                 r.AddError($"--latent-size must be {string.Join(" or ", TinyModelConfigs.LatentSizes)}; got {size}.");
         });
+        var vaeLearningRate = new Option<double>("--vae-learning-rate") { Description = "Peak learning rate of the VAE stage.", DefaultValueFactory = _ => defaults.VaeLearningRate, HelpName = "LR" };
+        var unetLearningRate = new Option<double>("--unet-learning-rate") { Description = "Peak learning rate of the U-Net (+ text encoder) stage.", DefaultValueFactory = _ => defaults.UNetLearningRate, HelpName = "LR" };
         var fashionMnist = new Option<string?>("--fashion-mnist") { Description = "Folder with the Fashion-MNIST files (default: the shared data folder).", HelpName = "DIR" };
         var command = new Command("pretrain-tiny", "Pretrain the embedded tiny generator on Fashion-MNIST scenes (resumes from --work).")
         {
-            work, output, vaeSteps, unetSteps, batch, latentChannels, latentSize, fashionMnist,
+            work, output, vaeSteps, unetSteps, batch, latentChannels, latentSize, vaeLearningRate, unetLearningRate, fashionMnist,
         };
         command.SetAction((parse, cancel) => app.Guard(parse, "pretrain-tiny", cli =>
         {
@@ -76,6 +78,8 @@ public static class ToolCommands
                 BatchSize = parse.GetValue(batch),
                 LatentChannels = parse.GetValue(latentChannels),
                 LatentSize = parse.GetValue(latentSize),
+                VaeLearningRate = parse.GetValue(vaeLearningRate),
+                UNetLearningRate = parse.GetValue(unetLearningRate),
                 FashionMnistFolder = parse.GetValue(fashionMnist),
                 Device = ModelLocator.ParseDevice(parse.GetValue(app.Global.Device)!),
             };

@@ -69,6 +69,18 @@ public sealed class TinyPretrainerTests : IDisposable
     }
 
     [Fact]
+    public void ANonFiniteStep_IsNeverApplied_AndStopsTheStageWithTheStepAndWhatToDo()
+    {
+        string data = FakeFashionMnist();
+        // A learning rate no model survives: the first step's update makes the next loss non-finite, every try.
+        var options = Options("diverge", data, 4) with { VaeLearningRate = 1e30, WarmupSteps = 0 };
+        var error = Assert.Throws<PretrainingDivergedException>(() => new TinyPretrainer(options).TrainVae());
+        Assert.Equal("vae", error.Stage);
+        Assert.InRange(error.Step, 2, 4);
+        Assert.Contains("Lower the learning rate", error.Message);
+    }
+
+    [Fact]
     public void LatentSize16_HalvesTheDownsampling_AndTheUNetDenoisesAt16x16()
     {
         string data = FakeFashionMnist();
