@@ -65,9 +65,39 @@ internal sealed class WorkFolder : IDisposable
         return Convert.ToHexString(hash.Hash!);
     }
 
-    /// <summary>The model's key: where it was loaded from and its U-Net config.</summary>
-    public static string ModelKey(string source, string unetConfigJson) =>
-        source + "|" + Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(unetConfigJson)));
+    /// <summary>
+    /// The model's key: its U-Net config and a fingerprint of its weight files (each file's path inside the model,
+    /// length, and first and last MiB), not where it lies. The same model moved or copied (a new CLI folder, another
+    /// cache) keeps its runs; a model retrained in place does not. Reads 2 MiB per file, whatever the model's size.
+    /// </summary>
+    public static string ModelKey(string source, string unetConfigJson)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes(unetConfigJson));
+        var files = File.Exists(source)
+            ? [(Name: Path.GetFileName(source), Path: source)]
+            : Directory.Exists(source)
+                ? Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories)
+                    .Where(f => WeightExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+                    .Select(f => (Name: Path.GetRelativePath(source, f).Replace('\\', '/'), Path: f))
+                    .OrderBy(f => f.Name, StringComparer.Ordinal).ToArray()
+                : [];
+        var buffer = new byte[1 << 20];
+        foreach (var (name, path) in files)
+        {
+            using var stream = File.OpenRead(path);
+            hash.AppendData(Encoding.UTF8.GetBytes($"\n{name}\n{stream.Length}\n"));
+            hash.AppendData(buffer, 0, stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false));
+            if (stream.Length > buffer.Length)
+            {
+                stream.Seek(Math.Max(buffer.Length, stream.Length - buffer.Length), SeekOrigin.Begin);
+                hash.AppendData(buffer, 0, stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false));
+            }
+        }
+        return Convert.ToHexString(hash.GetHashAndReset());
+    }
+
+    static readonly string[] WeightExtensions = [".safetensors", ".bin", ".ckpt", ".pt", ".pth"];
 
     /// <summary>The concept stage's key: everything the learned concepts depend on.</summary>
     public static string ConceptsKey(AugmentationOptions options, int resolution) =>
