@@ -4,6 +4,7 @@
 # 8 sampling steps, expansion 8. Prints one CSV line per run: case,run,wait,seconds.
 #
 #   bench/concurrency/run.sh CLI_DLL MODEL OUT_CSV [REPEATS]
+# SPINNING=0 leaves out the pair with spinning OpenMP threads (it takes tens of times longer).
 set -euo pipefail
 dll="${1:?CLI dll}"; model="${2:?model folder}"; out="${3:?csv}"; repeats="${4:-2}"
 scratch=$(mktemp -d)
@@ -33,6 +34,7 @@ echo "case,run,wait,seconds" > "$out"
 for r in $(seq 1 "$repeats"); do
   one alone "$scratch/alone-$r" >> "$out"
   one pair "$scratch/pair-a-$r" >> "$out" & one pair "$scratch/pair-b-$r" >> "$out" & wait
+  [ "${SPINNING:-1}" = 0 ] && continue
   DIFFII_THREADS_SHOWN=spinning one pair-spinning "$scratch/spin-a-$r" OMP_WAIT_POLICY=ACTIVE >> "$out" &
   DIFFII_THREADS_SHOWN=spinning one pair-spinning "$scratch/spin-b-$r" OMP_WAIT_POLICY=ACTIVE >> "$out" & wait
 done
