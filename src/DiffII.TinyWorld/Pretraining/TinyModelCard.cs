@@ -99,8 +99,13 @@ public static class TinyModelCard
         card.AppendLine();
         card.AppendLine("| component | configuration | parameters |");
         card.AppendLine("|---|---|---:|");
-        card.AppendLine($"| VAE (AutoencoderKL) | channels 32/64/64, 1 layer per block, 4× downsampling: 32×32×3 → 8×8×4, scaling factor {sd.Vae.ScalingFactor.ToString("F4", CultureInfo.InvariantCulture)} | {Params(sd.Vae):N0} |");
-        card.AppendLine($"| U-Net (UNet2DConditionModel) | channels 64/128/128, cross-attention at 8×8 and 4×4 (+ mid block), 4 heads, context width {TinyModelConfigs.TextHidden} | {Params(sd.Unet):N0} |");
+        // Described from the configs, so a card matches its model whatever the latent's size.
+        var vae = sd.Vae.Config;
+        int latent = sd.ImageSize / sd.Vae.DownscaleFactor;
+        var unet = sd.Unet.Config;
+        var attentionSizes = unet.DownBlockTypes.Select((type, i) => (type, size: latent >> i)).Where(b => b.type.StartsWith("CrossAttn", StringComparison.Ordinal)).Select(b => $"{b.size}×{b.size}");
+        card.AppendLine($"| VAE (AutoencoderKL) | channels {string.Join('/', vae.BlockOutChannels)}, {vae.LayersPerBlock} layer(s) per block, {sd.Vae.DownscaleFactor}× downsampling: {sd.ImageSize}×{sd.ImageSize}×3 → {latent}×{latent}×{vae.LatentChannels}, scaling factor {sd.Vae.ScalingFactor.ToString("F4", CultureInfo.InvariantCulture)} | {Params(sd.Vae):N0} |");
+        card.AppendLine($"| U-Net (UNet2DConditionModel) | channels {string.Join('/', unet.BlockOutChannels)}, cross-attention at {string.Join(" and ", attentionSizes)} (+ mid block), context width {TinyModelConfigs.TextHidden} | {Params(sd.Unet):N0} |");
         card.AppendLine($"| Text encoder (CLIPTextModel) | hidden {TinyModelConfigs.TextHidden}, 3 layers, 4 heads, quick_gelu, 77 positions | {Params(sd.TextEncoder):N0} |");
         card.AppendLine("| Scheduler | DDIM, scaled_linear β 0.00085–0.012, 1000 steps, leading spacing, offset 1 (Stable Diffusion's) | |");
         card.AppendLine();

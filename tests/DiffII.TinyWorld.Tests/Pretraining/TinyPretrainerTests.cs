@@ -97,6 +97,17 @@ public sealed class TinyPretrainerTests : IDisposable
     }
 
     [Fact]
+    public void TheModelCard_DescribesTheArchitectureItWasWrittenFor()
+    {
+        string data = FakeFashionMnist();
+        string output = Path.Combine(_root, "card16");
+        using var sd = new TinyPretrainer(Options("card16-work", data, 2) with { LatentSize = 16, UNetSteps = 2 }).Run(output);
+        string card = File.ReadAllText(Path.Combine(output, "MODEL_CARD.md"));
+        Assert.Contains("channels 32/64, 1 layer(s) per block, 2× downsampling: 32×32×3 → 16×16×4", card);
+        Assert.Contains("cross-attention at 8×8 and 4×4", card);
+    }
+
+    [Fact]
     public void UNetStage_TrainsTheUNetAndTextEncoder_AndResumesExactly()
     {
         string data = FakeFashionMnist();
