@@ -31,7 +31,10 @@ public sealed class DiffIIAugmenterTests : IDisposable
         using var sd = TinyGenerator.Load();
         using var augmenter = new DiffIIAugmenter(sd, Options(), Path.Combine(_root, "run"));
         var stages = new HashSet<string>();
+        long outsideScopes = TorchSharp.DisposeScopeManager.Statistics.CreatedOutsideScopeCount;
         var synthetic = augmenter.Run(Images, new SyncProgress<AugmentationProgress>(p => stages.Add(p.Stage)));
+        // Every tensor of the whole chain was made inside a scope (HeldTensors), so none could be finalized mid-call.
+        Assert.Equal(outsideScopes, TorchSharp.DisposeScopeManager.Statistics.CreatedOutsideScopeCount);
 
         Assert.Equal(["generate", "invert", "learn"], stages.Order().ToArray());
         Assert.Equal(10, synthetic.Count); // 2 × (2 + 2 + 1)
