@@ -34,7 +34,11 @@ public sealed class TrainerBehaviourTests : IDisposable
     public void TheSameSeedGivesIdenticalWeightsOnCpu()
     {
         var data = FewAsBytes(4);
-        var first = Scores(_ml.MulticlassClassification.Trainers.ResNet18FineTune(Small()).Fit(data), data);
+        long outsideScopes = TorchSharp.DisposeScopeManager.Statistics.CreatedOutsideScopeCount;
+        var firstModel = _ml.MulticlassClassification.Trainers.ResNet18FineTune(Small()).Fit(data);
+        // Fit makes every tensor inside a scope (HeldTensors), so none can be finalized while libtorch uses it.
+        Assert.Equal(outsideScopes, TorchSharp.DisposeScopeManager.Statistics.CreatedOutsideScopeCount);
+        var first = Scores(firstModel, data);
         var second = Scores(_ml.MulticlassClassification.Trainers.ResNet18FineTune(Small()).Fit(data), data);
         var otherSeed = Scores(_ml.MulticlassClassification.Trainers.ResNet18FineTune(Small(seed: 8)).Fit(data), data);
         Assert.Equal(first, second);
