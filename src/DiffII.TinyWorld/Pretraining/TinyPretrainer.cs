@@ -96,7 +96,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
         var clock = Stopwatch.StartNew();
         double elapsedBefore = state.ElapsedSeconds;
         double running = double.NaN;
-        int nonFinite = 0;
+        var nonFinite = new Training.NonFiniteSteps((at, value) => new PretrainingDivergedException("vae", at, value));
         vae.train();
         for (int step = state.Step; step < options.VaeSteps; step++)
         {
@@ -117,7 +117,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
             loss.backward();
             double gradientNorm = nn.utils.clip_grad_norm_(vae.parameters(), 1.0);
             double value = loss.item<float>();
-            if (NonFinite(ref nonFinite, "vae", step, value, gradientNorm)) { optimizer.zero_grad(); step--; continue; }
+            if (nonFinite.Retry(step, value, gradientNorm)) { optimizer.zero_grad(); step--; continue; }
             optimizer.step();
 
             running = double.IsNaN(running) ? value : 0.98 * running + 0.02 * value;
@@ -193,7 +193,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
         var clock = Stopwatch.StartNew();
         double elapsedBefore = state.ElapsedSeconds;
         double running = double.NaN;
-        int nonFinite = 0;
+        var nonFinite = new Training.NonFiniteSteps((at, value) => new PretrainingDivergedException("unet", at, value));
         unet.train(); text.train();
         for (int step = state.Step; step < options.UNetSteps; step++)
         {
@@ -229,7 +229,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
             loss.backward();
             double gradientNorm = nn.utils.clip_grad_norm_(trainable, 1.0);
             double value = loss.item<float>();
-            if (NonFinite(ref nonFinite, "unet", step, value, gradientNorm)) { optimizer.zero_grad(); step--; continue; }
+            if (nonFinite.Retry(step, value, gradientNorm)) { optimizer.zero_grad(); step--; continue; }
             optimizer.step();
             UpdateEma(unet, ema, Math.Min(options.EmaDecay, (1.0 + step) / (10.0 + step)));
 
@@ -256,26 +256,6 @@ public sealed class TinyPretrainer(PretrainOptions options)
         sd.SaveDiffusersFolder(outputFolder, ScalarType.Float16);
         TinyModelCard.Write(sd, outputFolder, options, options.FashionMnistFolder);
         return sd;
-    }
-
-    /// <summary>Tries of one step whose loss or gradient is not finite before pretraining stops.</summary>
-    public const int MaxNonFiniteRetries = 3;
-
-    /// <summary>
-    /// True when the step's loss or gradient norm is not finite, so the step is to be tried again on the same batch
-    /// before any update (one NaN gradient, clipped, would turn every weight NaN; a run did, by its step 250 on
-    /// 2026-12-06); throws when it stays so. <paramref name="count"/> counts the tries of the current step.
-    /// </summary>
-    static bool NonFinite(ref int count, string stage, int step, double loss, double gradientNorm)
-    {
-        if (double.IsFinite(loss) && double.IsFinite(gradientNorm))
-        {
-            count = 0;
-            return false;
-        }
-        if (++count > MaxNonFiniteRetries)
-            throw new PretrainingDivergedException(stage, step + 1, double.IsFinite(loss) ? gradientNorm : loss);
-        return true;
     }
 
     /// <summary>min(SNR_t, γ) / SNR_t per sample for the ε-loss, SNR_t = ᾱ_t / (1 − ᾱ_t); all ones when γ is 0.</summary>
@@ -319,7 +299,7 @@ public sealed class TinyPretrainer(PretrainOptions options)
 /// <summary>A pretraining stage whose loss or gradient stayed non-finite on every try of one step.</summary>
 public sealed class PretrainingDivergedException(string stage, int step, double value) : InvalidOperationException(
     $"Pretraining's {stage} stage stopped at step {step}: the loss or its gradient was {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} " +
-    $"on {TinyPretrainer.MaxNonFiniteRetries + 1} tries of the same batch. Nothing of this step was saved; the last checkpoint is intact. " +
+    $"on {Training.NonFiniteSteps.MaxRetries + 1} tries of the same batch. Nothing of this step was saved; the last checkpoint is intact. " +
     "Lower the learning rate (--unet-learning-rate, --vae-learning-rate) and run the same command again to resume.")
 {
     public string Stage { get; } = stage;

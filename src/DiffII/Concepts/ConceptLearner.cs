@@ -64,7 +64,7 @@ public sealed record ConceptTrainingState(int Step, List<double> Losses, double 
 public static class ConceptLearner
 {
     /// <summary>How many times one step is retried after a non-finite loss or gradient before learning stops.</summary>
-    public const int MaxNonFiniteRetries = 3;
+    public const int MaxNonFiniteRetries = Training.NonFiniteSteps.MaxRetries;
 
     /// <param name="imagesByClass">Per class, its training images at model resolution ([3, H, W] in [−1, 1]).</param>
     /// <param name="workFolder">Checkpoints go to <c>workFolder/concepts-checkpoint</c>; a rerun resumes there.</param>
@@ -94,7 +94,7 @@ public static class ConceptLearner
         var promptIds = sd.Tokenizer.EncodeBatch(prompts, sd.Device);
 
         var clock = Stopwatch.StartNew();
-        int nonFiniteRetries = 0, retriedSteps = 0;
+        var nonFinite = new Training.NonFiniteSteps((at, value) => new NonFiniteLossException(at, value));
         sd.Unet.train();
         try
         {
@@ -129,22 +129,18 @@ public static class ConceptLearner
                 loss.backward();
                 double gradientNorm = nn.utils.clip_grad_norm_(allParameters, options.MaxGradNorm);
                 double value = loss.item<float>();
-                if (!double.IsFinite(value) || !double.IsFinite(gradientNorm))
+                // Checked before the update, so the weights are untouched; the step is tried again on the same batch
+                // (as mixed-precision trainers skip a step whose gradients overflowed). One-off NaNs in runs that were
+                // bit-identical until then came from TorchSharp objects freed mid-call: Scalars (fixed: KeptScalars),
+                // then, most likely, temporary tensors (HeldTensors, which the augmenter holds around this). The retry
+                // stays as a net, counted (LearnedConcepts.RetriedSteps). A value that stays non-finite on the same
+                // batch and weights is divergence: stop, saving nothing.
+                if (nonFinite.Retry(step, value, gradientNorm))
                 {
-                    // Checked before the update, so the weights are untouched. The step is tried again on the same batch
-                    // (as mixed-precision trainers skip a step whose gradients overflowed). One-off NaNs in runs that were
-                    // bit-identical until then came from TorchSharp objects freed mid-call: Scalars (fixed: KeptScalars),
-                    // then, most likely, temporary tensors (HeldTensors, which the augmenter holds around this). The retry
-                    // stays as a net, counted (LearnedConcepts.RetriedSteps). A value that stays non-finite on the same
-                    // batch and weights is divergence: stop, saving nothing.
-                    if (++nonFiniteRetries > MaxNonFiniteRetries)
-                        throw new NonFiniteLossException(step + 1, double.IsFinite(value) ? gradientNorm : value);
-                    if (nonFiniteRetries == 1) retriedSteps++;
                     optimizer.zero_grad();
                     step--;
                     continue;
                 }
-                nonFiniteRetries = 0;
                 optimizer.step();
                 state.Losses.Add(value);
                 progress?.Report(new ConceptProgress(step + 1, options.Steps, value, TimeSpan.FromSeconds(state.ElapsedSeconds + clock.Elapsed.TotalSeconds)));
@@ -164,7 +160,7 @@ public static class ConceptLearner
         {
             sd.Unet.eval();
         }
-        concepts.EndTraining(sd, trainable, state.Losses, retriedSteps);
+        concepts.EndTraining(sd, trainable, state.Losses, nonFinite.RetriedSteps);
         return concepts;
     }
 
