@@ -3,6 +3,7 @@ using System.CommandLine.Parsing;
 using System.Globalization;
 using DiffII.Augmentation;
 using DiffII.Diffusion.Runtime;
+using DiffII.TinyWorld.Pretraining;
 
 namespace DiffII.Cli;
 
@@ -14,11 +15,16 @@ namespace DiffII.Cli;
 /// </summary>
 public static class NumericOptions
 {
-    /// <summary>An option's accepted range; <paramref name="MinOpen"/>: the minimum itself is excluded.</summary>
-    public sealed record Range(double Min, double Max, bool MinOpen = false, bool MaxOpen = false, string? Why = null)
+    /// <summary>
+    /// An option's accepted range; <paramref name="MinOpen"/>: the minimum itself is excluded; <paramref name="Only"/>:
+    /// the few values within it that are accepted, when not all are.
+    /// </summary>
+    public sealed record Range(double Min, double Max, bool MinOpen = false, bool MaxOpen = false, string? Why = null, double[]? Only = null)
     {
-        public bool Contains(double v) => (MinOpen ? v > Min : v >= Min) && (MaxOpen ? v < Max : v <= Max);
-        public string Describe() => Invariant($"{(MinOpen ? "above" : "at least")} {Min} and {(MaxOpen ? "below" : "at most")} {Max}{Why}");
+        public bool Contains(double v) => (MinOpen ? v > Min : v >= Min) && (MaxOpen ? v < Max : v <= Max) && (Only is null || Only.Contains(v));
+        public string Describe() => Only is not null
+            ? string.Join(" or ", Only.Select(v => v.ToString(CultureInfo.InvariantCulture))) + Why
+            : Invariant($"{(MinOpen ? "above" : "at least")} {Min} and {(MaxOpen ? "below" : "at most")} {Max}{Why}");
     }
 
     /// <summary>The range of each numeric option, by any of its names.</summary>
@@ -40,7 +46,7 @@ public static class NumericOptions
         ["--reference-per-class"] = new(0, 100_000),
         ["--vae-steps"] = new(1, 10_000_000),
         ["--latent-channels"] = new(1, 64),
-        ["--latent-size"] = new(8, 16),   // and 8 or 16 only (its own validator)
+        ["--latent-size"] = new(8, 16, Only: [.. TinyModelConfigs.LatentSizes.Select(size => (double)size)]),
         ["--unet-steps"] = new(1, 10_000_000),
         ["--vae-learning-rate"] = new(0, 1, MinOpen: true),
         ["--unet-learning-rate"] = new(0, 1, MinOpen: true),

@@ -31,6 +31,16 @@ public sealed class ErrorTests : IDisposable
     // A class without images, an unreadable image and a work folder in use are rows of the reliability matrix
     // (tests/DiffII.Reliability.Tests: dataset.empty-class.cli, image.*.cli, fault.two-runs.cli).
 
+    [Theory]
+    [InlineData("12", "--latent-size must be 8 or 16; got 12.")]
+    [InlineData("abc", "--latent-size takes a number (8 or 16); got 'abc'.")]
+    public async Task ALatentSizeOtherThan8Or16_IsRefusedBeforeAnyWork(string size, string message)
+    {
+        var line = OneLine(await Cli.Run(["pretrain-tiny", "--work", Work, "--out", Path.Combine(_root, "out"), "--latent-size", size]), code: 2);   // a usage error
+        Assert.Contains(message, line);
+        Assert.False(Directory.Exists(Work));
+    }
+
     [Fact]
     public async Task AFolderWithoutImages_IsNamed()
     {

@@ -25,7 +25,7 @@ public static class TinyExperimentCommand
         var trainers = new Option<string?>("--trainers") { Description = "Comma-separated classifiers: lbfgs, sdca, lightgbm, finetune (ResNet-18 fine-tuned on the images, the paper's protocol). Default: the preset's.", HelpName = "LIST" };
         trainers.Validators.Add(r =>
         {
-            foreach (var t in (r.GetValueOrDefault<string?>() ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            foreach (var t in List(r.GetValueOrDefault<string?>()) ?? [])
                 if (!TinyExperimentOptions.TrainerNames.Contains(t.ToLowerInvariant())) r.AddError($"Unknown trainer '{t}' in --trainers; use {string.Join(", ", TinyExperimentOptions.TrainerNames)}.");
         });
         var testPerClass = new Option<int?>("--test-per-class") { Description = "Test pictures per class in each test set.", HelpName = "N" };
@@ -51,9 +51,7 @@ public static class TinyExperimentCommand
                 Shots = Ints(parse.GetValue(shots), "--shots") ?? options.Shots,
                 Seeds = Longs(parse.GetValue(seeds)) ?? (parse.GetValue(app.Global.Seed) is long one ? [one] : options.Seeds),
                 Methods = Methods(parse.GetValue(methods)) ?? options.Methods,
-                Trainers = parse.GetValue(trainers) is string t
-                    ? t.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(n => n.ToLowerInvariant()).Distinct().ToList()
-                    : options.Trainers,
+                Trainers = List(parse.GetValue(trainers))?.Select(n => n.ToLowerInvariant()).ToList() ?? options.Trainers,
                 TestPerClass = parse.GetValue(testPerClass) ?? options.TestPerClass,
                 LearnSteps = parse.GetValue(learnSteps) ?? options.LearnSteps,
                 GuidanceScale = parse.GetValue(guidance) ?? options.GuidanceScale,

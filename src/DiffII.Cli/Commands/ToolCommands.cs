@@ -50,15 +50,6 @@ public static class ToolCommands
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => defaults.BatchSize, HelpName = "N" };
         var latentChannels = new Option<int>("--latent-channels") { Description = "Channels of the latent (a new work folder for another count).", DefaultValueFactory = _ => defaults.LatentChannels, HelpName = "N" };
         var latentSize = new Option<int>("--latent-size") { Description = "Width of the latent: 8 (4× downsampling) or 16 (2×); a new work folder for another size.", DefaultValueFactory = _ => defaults.LatentSize, HelpName = "8|16" };
-        latentSize.Validators.Add(r =>
-        {
-            // The numeric parser refuses what is not a whole number in 8–16 (and reading the value would throw then);
-            // this refuses the sizes in between.
-            if (r.Implicit || r.Tokens.Count != 1) return;
-            if (int.TryParse(r.Tokens[0].Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int size)
-                && size is > 8 and < 16)
-                r.AddError($"--latent-size must be {string.Join(" or ", TinyModelConfigs.LatentSizes)}; got {size}.");
-        });
         var vaeLearningRate = new Option<double>("--vae-learning-rate") { Description = "Peak learning rate of the VAE stage.", DefaultValueFactory = _ => defaults.VaeLearningRate, HelpName = "LR" };
         var unetLearningRate = new Option<double>("--unet-learning-rate") { Description = "Peak learning rate of the U-Net (+ text encoder) stage.", DefaultValueFactory = _ => defaults.UNetLearningRate, HelpName = "LR" };
         var fashionMnist = new Option<string?>("--fashion-mnist") { Description = "Folder with the Fashion-MNIST files (default: the shared data folder).", HelpName = "DIR" };
