@@ -7,27 +7,11 @@ namespace DiffII.MLNet.Tests.Data;
 /// <summary>The replacement schedule in expectation: each row once, weighted by its mean count per pass of the live view.</summary>
 public class ExpectedReplacementDataViewTests
 {
-    sealed class Row
-    {
-        public string Label { get; set; } = "";
-        public bool IsSynthetic { get; set; }
-        public uint SyntheticGroup { get; set; }
-        public float SampleWeight { get; set; } = 1f;
-        public float Id { get; set; }
-    }
-
-    sealed class UnweightedRow
-    {
-        public string Label { get; set; } = "";
-        public bool IsSynthetic { get; set; }
-        public float Id { get; set; }
-    }
-
     /// <summary>
     /// Class a: 4 originals and 2 hard-labelled images; class b: 2 originals and one soft image (0.3 a, 0.7 b, so it
     /// stands in for b); class c: 3 originals and no image; one synthetic image of class d, which has no original.
     /// </summary>
-    static List<Row> Rows() =>
+    static List<MixingRow> Rows() =>
     [
         new() { Label = "a", Id = 0 }, new() { Label = "a", Id = 1 }, new() { Label = "a", Id = 2 }, new() { Label = "a", Id = 3 },
         new() { Label = "b", Id = 4 }, new() { Label = "b", Id = 5 },
@@ -50,7 +34,7 @@ public class ExpectedReplacementDataViewTests
         // c: never replaced; d's image stands in for nothing and is left out.
         double[] multiplicity = [0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 1, 1, 1, 0.8, 0.8, 0.8, 0.8, 0];
         Assert.Equal(multiplicity, expected.Multiplicities.Select(m => Math.Round(m, 12)));
-        var rows = ml.Data.CreateEnumerable<Row>(expected, reuseRowObject: false).ToList();
+        var rows = ml.Data.CreateEnumerable<MixingRow>(expected, reuseRowObject: false).ToList();
         Assert.Equal(13, expected.GetRowCount());
         Assert.Equal(Enumerable.Range(0, 13).Select(i => (float)i), rows.Select(r => r.Id));
         var source = Rows();
@@ -70,7 +54,7 @@ public class ExpectedReplacementDataViewTests
     public void WithoutAWeightColumn_OneIsAdded_AndOtherColumnsPassThrough()
     {
         var ml = new MLContext(1);
-        var unweighted = new List<UnweightedRow>
+        var unweighted = new List<HardMixingRow>
         {
             new() { Label = "a", Id = 0 }, new() { Label = "a", Id = 1 }, new() { Label = "b", Id = 2 },
             new() { Label = "a", IsSynthetic = true, Id = 3 },

@@ -7,30 +7,14 @@ namespace DiffII.MLNet.Tests.Data;
 /// <summary>Replacement mixing draws synthetic images (all rows of a <c>SyntheticGroup</c>), not rows.</summary>
 public class ReplacementMixingUnitsTests
 {
-    sealed class HardRow
-    {
-        public string Label { get; set; } = "";
-        public bool IsSynthetic { get; set; }
-        public float Id { get; set; }
-    }
-
-    sealed class Row
-    {
-        public string Label { get; set; } = "";
-        public bool IsSynthetic { get; set; }
-        public uint SyntheticGroup { get; set; }
-        public float SampleWeight { get; set; } = 1f;
-        public float Id { get; set; }
-    }
-
     static readonly string[] Classes = ["a", "b", "c"];
 
     /// <summary>12 originals in 3 classes, then 24 hard-labelled synthetic rows: the data the golden plans below were drawn from.</summary>
-    static List<HardRow> HardRows()
+    static List<HardMixingRow> HardRows()
     {
-        var rows = new List<HardRow>();
-        for (int i = 0; i < 12; i++) rows.Add(new HardRow { Label = "c" + (i % 3), Id = i });
-        for (int i = 0; i < 24; i++) rows.Add(new HardRow { Label = "c" + (i % 3), IsSynthetic = true, Id = 100 + i });
+        var rows = new List<HardMixingRow>();
+        for (int i = 0; i < 12; i++) rows.Add(new HardMixingRow { Label = "c" + (i % 3), Id = i });
+        for (int i = 0; i < 24; i++) rows.Add(new HardMixingRow { Label = "c" + (i % 3), IsSynthetic = true, Id = 100 + i });
         return rows;
     }
 
@@ -48,7 +32,7 @@ public class ReplacementMixingUnitsTests
         var ml = new MLContext(1);
         var hard = HardRows();
         // Without a group column, with one group per synthetic row, and with one group per row plus unit weights: the same draws.
-        var withGroups = hard.Select((r, i) => new Row { Label = r.Label, IsSynthetic = r.IsSynthetic, Id = r.Id, SyntheticGroup = r.IsSynthetic ? (uint)(1000 - i) : 0 }).ToList();
+        var withGroups = hard.Select((r, i) => new MixingRow { Label = r.Label, IsSynthetic = r.IsSynthetic, Id = r.Id, SyntheticGroup = r.IsSynthetic ? (uint)(1000 - i) : 0 }).ToList();
         var views = new[]
         {
             new ReplacementMixingDataView(ml.Data.LoadFromEnumerable(hard), "Label", probability: 0.5, seed: 5),
@@ -69,11 +53,11 @@ public class ReplacementMixingUnitsTests
     /// 60 originals (20 per class), then per original two Diff-Mix images (source = the original's class, target = the
     /// next class; rows: source 1 − √s, target √s, in that order) and one hard-labelled image of its class.
     /// </summary>
-    static List<Row> DiffMixRows(float strength = 0.5f)
+    static List<MixingRow> DiffMixRows(float strength = 0.5f)
     {
         float toTarget = MathF.Sqrt(strength);
-        var rows = new List<Row>();
-        for (int i = 0; i < 60; i++) rows.Add(new Row { Label = Classes[i % 3], Id = i });
+        var rows = new List<MixingRow>();
+        for (int i = 0; i < 60; i++) rows.Add(new MixingRow { Label = Classes[i % 3], Id = i });
         uint group = 0;
         int id = 1000;
         for (int i = 0; i < 60; i++)
@@ -82,10 +66,10 @@ public class ReplacementMixingUnitsTests
             for (int k = 0; k < 2; k++)
             {
                 group++;
-                rows.Add(new Row { Label = source, IsSynthetic = true, SyntheticGroup = group, SampleWeight = 1 - toTarget, Id = id++ });
-                rows.Add(new Row { Label = target, IsSynthetic = true, SyntheticGroup = group, SampleWeight = toTarget, Id = id++ });
+                rows.Add(new MixingRow { Label = source, IsSynthetic = true, SyntheticGroup = group, SampleWeight = 1 - toTarget, Id = id++ });
+                rows.Add(new MixingRow { Label = target, IsSynthetic = true, SyntheticGroup = group, SampleWeight = toTarget, Id = id++ });
             }
-            rows.Add(new Row { Label = source, IsSynthetic = true, SyntheticGroup = ++group, Id = id++ });
+            rows.Add(new MixingRow { Label = source, IsSynthetic = true, SyntheticGroup = ++group, Id = id++ });
         }
         return rows;
     }
@@ -106,7 +90,7 @@ public class ReplacementMixingUnitsTests
         bool sawDoubleDraw = false;
         for (int pass = 0; pass < passes; pass++)
         {
-            var rows = ml.Data.CreateEnumerable<Row>(mixed, reuseRowObject: false).ToList();
+            var rows = ml.Data.CreateEnumerable<MixingRow>(mixed, reuseRowObject: false).ToList();
             Assert.Equal(mixed.PlanForPass(pass).Select(r => source[(int)r].Id), rows.Select(r => r.Id));
             // Every row arrives exactly as it is in the source: same label, same weight, same group.
             Assert.All(rows, r => Assert.Equal((byId[r.Id].Label, byId[r.Id].IsSynthetic, byId[r.Id].SampleWeight, byId[r.Id].SyntheticGroup),
@@ -159,17 +143,17 @@ public class ReplacementMixingUnitsTests
     {
         var ml = new MLContext(1);
         // Class a's only synthetic rows are the minority (1 − √0.5 ≈ 0.29) rows of images edited from a towards b.
-        var rows = new List<Row>();
-        for (int i = 0; i < 10; i++) rows.Add(new Row { Label = i % 2 == 0 ? "a" : "b", Id = i });
+        var rows = new List<MixingRow>();
+        for (int i = 0; i < 10; i++) rows.Add(new MixingRow { Label = i % 2 == 0 ? "a" : "b", Id = i });
         for (uint g = 1; g <= 5; g++)
         {
-            rows.Add(new Row { Label = "a", IsSynthetic = true, SyntheticGroup = g, SampleWeight = 0.29f, Id = 100 + 2 * g });
-            rows.Add(new Row { Label = "b", IsSynthetic = true, SyntheticGroup = g, SampleWeight = 0.71f, Id = 101 + 2 * g });
+            rows.Add(new MixingRow { Label = "a", IsSynthetic = true, SyntheticGroup = g, SampleWeight = 0.29f, Id = 100 + 2 * g });
+            rows.Add(new MixingRow { Label = "b", IsSynthetic = true, SyntheticGroup = g, SampleWeight = 0.71f, Id = 101 + 2 * g });
         }
         var mixed = new ReplacementMixingDataView(ml.Data.LoadFromEnumerable(rows), "Label", probability: 1.0, seed: 3);
         for (int pass = 0; pass < 10; pass++)
         {
-            var yielded = ml.Data.CreateEnumerable<Row>(mixed, reuseRowObject: false).ToList();
+            var yielded = ml.Data.CreateEnumerable<MixingRow>(mixed, reuseRowObject: false).ToList();
             // a has no image of its own (each image is mostly b), so its five originals stay; b's five are replaced by whole images.
             Assert.Equal(5, yielded.Count(r => !r.IsSynthetic && r.Label == "a"));
             Assert.Equal(0, yielded.Count(r => !r.IsSynthetic && r.Label == "b"));
@@ -187,7 +171,7 @@ public class ReplacementMixingUnitsTests
     public void EqualWeights_GoToTheLabelThatComesFirst()
     {
         var ml = new MLContext(1);
-        var rows = new List<Row>
+        var rows = new List<MixingRow>
         {
             new() { Label = "a", Id = 0 },
             new() { Label = "b", Id = 1 },
@@ -220,7 +204,7 @@ public class ReplacementMixingUnitsTests
     public void BadGroupsAndWeights_AreNamed()
     {
         var ml = new MLContext(1);
-        IDataView Load(IEnumerable<Row> rows) => ml.Data.LoadFromEnumerable(rows.ToList());
+        IDataView Load(IEnumerable<MixingRow> rows) => ml.Data.LoadFromEnumerable(rows.ToList());
         var good = DiffMixRows();
 
         var asFloat = ml.Transforms.Conversion.ConvertType("SyntheticGroup", outputKind: DataKind.Single).Fit(Load(good)).Transform(Load(good));
@@ -229,15 +213,15 @@ public class ReplacementMixingUnitsTests
         var weightAsGroup = Assert.Throws<ArgumentOutOfRangeException>(() => new ReplacementMixingDataView(Load(good), "Label", weightColumn: "SyntheticGroup"));
         Assert.Contains("weight column 'SyntheticGroup' has type UInt32", weightAsGroup.Message);
 
-        var ungroupedSynthetic = good.Select(r => r.Id == 1001 ? new Row { Label = r.Label, IsSynthetic = true, SampleWeight = r.SampleWeight, Id = r.Id } : r);
+        var ungroupedSynthetic = good.Select(r => r.Id == 1001 ? new MixingRow { Label = r.Label, IsSynthetic = true, SampleWeight = r.SampleWeight, Id = r.Id } : r);
         var zero = Assert.Throws<InvalidDataException>(() => new ReplacementMixingDataView(Load(ungroupedSynthetic), "Label").GetRowCount());
         Assert.Contains("Row 61 is synthetic but its synthetic group 'SyntheticGroup' is 0", zero.Message);
 
-        var groupedOriginal = good.Select(r => r.Id == 3 ? new Row { Label = r.Label, SyntheticGroup = 9, Id = r.Id } : r);
+        var groupedOriginal = good.Select(r => r.Id == 3 ? new MixingRow { Label = r.Label, SyntheticGroup = 9, Id = r.Id } : r);
         var original = Assert.Throws<InvalidDataException>(() => new ReplacementMixingDataView(Load(groupedOriginal), "Label").GetRowCount());
         Assert.Contains("Row 3 is an original ('IsSynthetic' false) but its synthetic group 'SyntheticGroup' is 9", original.Message);
 
-        var negative = good.Select(r => r.Id == 1000 ? new Row { Label = r.Label, IsSynthetic = true, SyntheticGroup = r.SyntheticGroup, SampleWeight = -0.3f, Id = r.Id } : r);
+        var negative = good.Select(r => r.Id == 1000 ? new MixingRow { Label = r.Label, IsSynthetic = true, SyntheticGroup = r.SyntheticGroup, SampleWeight = -0.3f, Id = r.Id } : r);
         Assert.Contains("weight -0.3 in 'SampleWeight'", Assert.Throws<InvalidDataException>(() => new ReplacementMixingDataView(Load(negative), "Label").GetRowCount()).Message);
 
         var noWeights = ml.Transforms.DropColumns("SampleWeight").Fit(Load(good)).Transform(Load(good));
