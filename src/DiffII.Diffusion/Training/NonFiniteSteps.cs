@@ -14,6 +14,13 @@ public sealed class NonFiniteSteps(Func<int, double, Exception> stop)
     /// <summary>Steps that needed a retry (each counted once, however many tries it took).</summary>
     public int RetriedSteps { get; private set; }
 
+    /// <summary>
+    /// True when this loss and norm will make <see cref="Retry"/> stop the run: the moment to record what went wrong
+    /// (for instance with <see cref="NonFiniteTrace"/>), while the step's weights and gradients are still there.
+    /// </summary>
+    public bool Stops(double loss, double gradientNorm) =>
+        !(double.IsFinite(loss) && double.IsFinite(gradientNorm)) && _tries >= MaxRetries;
+
     /// <summary>True when step <paramref name="step"/> (0-based) is to be tried again; throws when it has been tried enough.</summary>
     public bool Retry(int step, double loss, double gradientNorm)
     {

@@ -96,7 +96,8 @@ public sealed class TinyPretrainer(PretrainOptions options)
         var clock = Stopwatch.StartNew();
         double elapsedBefore = state.ElapsedSeconds;
         double running = double.NaN;
-        var nonFinite = new Training.NonFiniteSteps((at, value) => new PretrainingDivergedException("vae", at, value));
+        string? trace = null;
+        var nonFinite = new Training.NonFiniteSteps((at, value) => new PretrainingDivergedException("vae", at, value, trace));
         vae.train();
         for (int step = state.Step; step < options.VaeSteps; step++)
         {
@@ -117,6 +118,8 @@ public sealed class TinyPretrainer(PretrainOptions options)
             loss.backward();
             double gradientNorm = nn.utils.clip_grad_norm_(vae.parameters(), 1.0);
             double value = loss.item<float>();
+            if (nonFinite.Stops(value, gradientNorm))
+                trace = Training.NonFiniteTrace.Describe([("vae", vae)], () => vae.Decode(vae.Encode(images).Sample(generator)));
             if (nonFinite.Retry(step, value, gradientNorm)) { optimizer.zero_grad(); step--; continue; }
             optimizer.step();
 
@@ -193,7 +196,8 @@ public sealed class TinyPretrainer(PretrainOptions options)
         var clock = Stopwatch.StartNew();
         double elapsedBefore = state.ElapsedSeconds;
         double running = double.NaN;
-        var nonFinite = new Training.NonFiniteSteps((at, value) => new PretrainingDivergedException("unet", at, value));
+        string? trace = null;
+        var nonFinite = new Training.NonFiniteSteps((at, value) => new PretrainingDivergedException("unet", at, value, trace));
         unet.train(); text.train();
         for (int step = state.Step; step < options.UNetSteps; step++)
         {
@@ -223,12 +227,15 @@ public sealed class TinyPretrainer(PretrainOptions options)
 
             LearningRateSchedule.Apply(optimizer, LearningRateSchedule.WarmupCosine(step, options.UNetSteps, options.WarmupSteps, options.UNetLearningRate));
             optimizer.zero_grad();
-            var states = text.forward(tokenizer.EncodeBatch(captions, _device));
+            var tokens = tokenizer.EncodeBatch(captions, _device);
+            var states = text.forward(tokens);
             var perSample = (unet.forward(noisy, timesteps, states) - noise).Square().mean([1L, 2L, 3L]);
             var loss = (perSample * MinSnrWeights(schedule, timesteps, options.MinSnrGamma)).mean();
             loss.backward();
             double gradientNorm = nn.utils.clip_grad_norm_(trainable, 1.0);
             double value = loss.item<float>();
+            if (nonFinite.Stops(value, gradientNorm))
+                trace = Training.NonFiniteTrace.Describe([("text", text), ("unet", unet)], () => unet.forward(noisy, timesteps, text.forward(tokens)));
             if (nonFinite.Retry(step, value, gradientNorm)) { optimizer.zero_grad(); step--; continue; }
             optimizer.step();
             UpdateEma(unet, ema, Math.Min(options.EmaDecay, (1.0 + step) / (10.0 + step)));
@@ -297,11 +304,15 @@ public sealed class TinyPretrainer(PretrainOptions options)
 }
 
 /// <summary>A pretraining stage whose loss or gradient stayed non-finite on every try of one step.</summary>
-public sealed class PretrainingDivergedException(string stage, int step, double value) : InvalidOperationException(
+/// <param name="trace">Where the numbers stopped being finite (<see cref="Training.NonFiniteTrace"/>), when known.</param>
+public sealed class PretrainingDivergedException(string stage, int step, double value, string? trace = null) : InvalidOperationException(
     $"Pretraining's {stage} stage stopped at step {step}: the loss or its gradient was {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} " +
     $"on {Training.NonFiniteSteps.MaxRetries + 1} tries of the same batch. Nothing of this step was saved; the last checkpoint is intact. " +
+    (trace is null ? "" : trace + " ") +
     "Lower the learning rate (--unet-learning-rate, --vae-learning-rate) and run the same command again to resume.")
 {
     public string Stage { get; } = stage;
     public int Step { get; } = step;
+    /// <summary>Where the numbers stopped being finite, when it was traced.</summary>
+    public string? Trace { get; } = trace;
 }
