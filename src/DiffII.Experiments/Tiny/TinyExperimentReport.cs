@@ -292,8 +292,6 @@ public static class TinyExperimentReport
         var concepts = LearnedConcepts.Load(conceptsFolder);
         using var lora = concepts.ApplyTo(sd, mergeLora: true);
         var pool = InversionPool.Load(inversions, FewShotWorld.Classes.Count);
-        const int points = 12;
-        var phis = Enumerable.Range(0, points).Select(i => -Math.PI / 2 + 2 * Math.PI * i / points).ToArray();
         int strips = Math.Min(options.InterpolationStrips, FewShotWorld.Classes.Count);
         for (int s = 0; s < strips; s++)
         {
@@ -307,6 +305,8 @@ public static class TinyExperimentReport
             var z1 = pool[ids[0]];
             var z2 = pool[ids[1]];
             double theta = SphericalInterpolation.Angle(z1, z2, batched: false).item<double>();
+            var phis = StripPhases(theta);
+            int points = phis.Length;
             var starts = stack(phis.Select(phi =>
             {
                 using var generator = new TorchSharp.torch.Generator((ulong)(seed + c), CPU);
@@ -317,7 +317,7 @@ public static class TinyExperimentReport
                 0, options.SampleSteps, options.GuidanceScale, cancellationToken: cancellationToken);
             var images = sd.DecodeLatents(latents);
             var pngs = Enumerable.Range(0, points).Select(i => ImageCodec.ToPng(images[i])).ToList();
-            var captions = phis.Select(p => $"φ={p / Math.PI:0.00}π").ToList();
+            var captions = phis.Select(p => StripCaption(p, theta)).ToList();
             string path = Path.Combine(folder, $"interpolation-class-{c:D2}-{FewShotWorld.Classes[c]}.png");
             AtomicFile.WriteAllBytes(path, ImageGrid.InterpolationStripPng(pngs, captions, new ImageGridOptions
             {
@@ -328,4 +328,24 @@ public static class TinyExperimentReport
         progress?.Report(new ExperimentProgress("interpolation strips", strips, strips));
         return files;
     }
+
+    /// <summary>Points of the strip's grid over one turn of the circle.</summary>
+    internal const int StripGridPoints = 12;
+
+    /// <summary>
+    /// The strip's phases, ascending: a grid over [−π/2, 3π/2) that holds φ = 0 (the first inversion), plus φ = θ
+    /// (the second inversion) unless the grid already holds it, so both source images stand in the strip.
+    /// </summary>
+    internal static double[] StripPhases(double theta)
+    {
+        var grid = Enumerable.Range(0, StripGridPoints).Select(i => -Math.PI / 2 + 2 * Math.PI * i / StripGridPoints).ToList();
+        if (!grid.Any(phi => Math.Abs(phi - theta) < 1e-9)) grid.Add(theta);
+        return [.. grid.Order()];
+    }
+
+    /// <summary>"φ=0 (z1)" and "φ=θ (z2)" for the two source inversions, "φ=0.50π" for the others.</summary>
+    internal static string StripCaption(double phi, double theta) =>
+        Math.Abs(phi) < 1e-9 ? "φ=0 (z1)"
+        : Math.Abs(phi - theta) < 1e-9 ? "φ=θ (z2)"
+        : string.Create(CultureInfo.InvariantCulture, $"φ={phi / Math.PI:0.00}π");
 }
