@@ -52,6 +52,7 @@ public static class NumericOptions
         ["--unet-learning-rate"] = new(0, 1, MinOpen: true),
         ["--judge-steps"] = new(1, 10_000_000),
         ["--samples-per-kind"] = new(0, 10_000),
+        ["--concept-samples"] = new(0, 10_000),
         ["--threads"] = new(1, ThreadPolicy.MaxThreads),
         ["--seed"] = new(long.MinValue, long.MaxValue),
     };

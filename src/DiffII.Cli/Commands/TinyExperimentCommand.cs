@@ -33,10 +33,12 @@ public static class TinyExperimentCommand
         var guidance = new Option<double?>("--guidance") { Description = "Classifier-free guidance scale of sampling (the paper: 7.5).", HelpName = "SCALE" };
         var referencePerClass = new Option<int?>("--reference-per-class") { Description = "Real pictures per class for the reference classifier (0: none); it scores faithfulness when there is no judge.", HelpName = "N" };
         var judge = new Option<string?>("--judge") { Description = "The judge that scores faithfulness (a train-judge folder). Default: models/tiny-judge beside the embedded model, when the generator is that model.", HelpName = "DIR" };
+        var conceptSamples = new Option<int?>("--concept-samples") { Description = "Samples from noise per class for the concept gate (a learned concept alone, judged as its class); 0: none. Needs a judge. [default: 20]", HelpName = "N" };
+        var gates = new Option<string?>("--gates") { Description = "Merge the 5-shot gates (originals, Diff-II, seed spread, faithfulness, concept gate; percent) into this JSON file, e.g. models/tiny-sd/gates.json.", HelpName = "FILE" };
         var fashionMnist = new Option<string?>("--fashion-mnist") { Description = "Folder with the four Fashion-MNIST *-ubyte.gz files (default: the shipped subset for quick, Debian's package for full).", HelpName = "DIR" };
         var command = new Command("tiny-experiment", "Few-shot and shifted-context classification on the tiny world: original vs Diff-II (and the baselines), with a report.")
         {
-            preset, work, output, model, shots, seeds, methods, trainers, testPerClass, learnSteps, guidance, referencePerClass, judge, fashionMnist,
+            preset, work, output, model, shots, seeds, methods, trainers, testPerClass, learnSteps, guidance, referencePerClass, judge, conceptSamples, gates, fashionMnist,
         };
         command.SetAction((parse, cancel) => app.Guard(parse, "tiny-experiment", cli =>
         {
@@ -57,6 +59,8 @@ public static class TinyExperimentCommand
                 GuidanceScale = parse.GetValue(guidance) ?? options.GuidanceScale,
                 ReferencePerClass = parse.GetValue(referencePerClass) ?? options.ReferencePerClass,
                 JudgePath = parse.GetValue(judge) is string j ? Path.GetFullPath(j) : EmbeddedJudge(modelPath),
+                ConceptSamplesPerClass = parse.GetValue(conceptSamples) ?? options.ConceptSamplesPerClass,
+                GatesPath = parse.GetValue(gates) is string g ? Path.GetFullPath(g) : null,
                 FashionMnistFolder = parse.GetValue(fashionMnist) is string f ? Path.GetFullPath(f) : null,
                 Device = parse.GetValue(app.Global.Device)!,
                 DType = ModelLocator.ParseDType(parse.GetValue(app.Global.DType)!),
@@ -74,6 +78,8 @@ public static class TinyExperimentCommand
                 cli.Line(TinyExperimentReport.AccuracyTable(summary, trainer, options.Shots, methodNames).ToMarkdown());
                 foreach (string sentence in AugmentationVerdict.Sentences(summary, trainer, options.Shots)) cli.Line(sentence);
             }
+            foreach (string sentence in TinyExperimentReport.ConceptGateSentences(outcome.Runs)) cli.Line(sentence);
+            if (options.GatesPath is not null) cli.Line($"gates: {options.GatesPath}");
             cli.Line($"report: {outcome.ReportFiles[0]}");
             cli.Line($"done in {outcome.Elapsed.TotalMinutes.ToString("0.0", CultureInfo.InvariantCulture)} min");
             cli.Result(new

@@ -40,6 +40,8 @@ public sealed record RunResult
     public string? FaithfulnessBy { get; init; }
     /// <summary>Mean pairwise cosine distance of ResNet18 features within a class, averaged over classes.</summary>
     public double? Diversity { get; init; }
+    /// <summary>The concept gate of the concepts this run used (<see cref="TinyExperiment.ConceptFromNoise"/>); null: not measured.</summary>
+    public double? ConceptFromNoise { get; init; }
     /// <summary>Where the run's images and manifest are.</summary>
     public string? WorkFolder { get; init; }
 }
@@ -107,6 +109,7 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
             }
 
         var files = TinyExperimentReport.Write(options, runs, reference, world, this, progress, cancellationToken);
+        if (options.GatesPath is not null) TinyExperimentGates.Merge(options.GatesPath, TinyExperimentGates.Of(runs, options));
         return new ExperimentOutcome(runs, reference?.Result, files, clock.Elapsed);
     }
 
@@ -227,9 +230,10 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
         IReadOnlyList<SyntheticImage> synthetic = [];
         int failed = 0;
         var clock = Stopwatch.StartNew();
+        string? concepts = null;
         if (method.Strategy is Strategy strategy)
         {
-            string? concepts = EnsureConcepts(strategy, shots, seed, few, progress, cancellationToken);
+            concepts = EnsureConcepts(strategy, shots, seed, few, progress, cancellationToken);
             using var sd = LoadGenerator();
             using var augmenter = new DiffIIAugmenter(sd, AugmentationOptionsFor(strategy, shots, seed, split, concepts, method.Extra), folder);
             string stage = $"{method.Name} k{shots} seed{seed}";
@@ -237,6 +241,7 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
             failed = augmenter.Failures.Count;
         }
         double generationSeconds = clock.Elapsed.TotalSeconds;
+        double? conceptFromNoise = concepts is null ? null : ConceptFromNoise(concepts, seed, progress, cancellationToken);
 
         var syntheticFeatures = synthetic.Count == 0 ? [] : Featurize(features, synthetic.Select(s => s.ImagePath).ToList(), $"featurise {method.Name} k{shots} seed{seed}", progress, cancellationToken);
         var accuracy = TrainAndTest(few, originalFeatures, synthetic, syntheticFeatures, testSets, testFeatures, (int)seed, method.IsOriginal);
@@ -255,7 +260,7 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
         {
             Shots = shots, Seed = seed, Method = method.Name, Strategy = method.Strategy?.Name(), SplitRatio = split,
             SyntheticImages = synthetic.Count, FailedImages = failed, GenerationSeconds = Math.Round(generationSeconds, 2),
-            Accuracy = accuracy, Faithfulness = faithfulness, FaithfulnessBy = faithfulnessBy, Diversity = diversity,
+            Accuracy = accuracy, Faithfulness = faithfulness, FaithfulnessBy = faithfulnessBy, Diversity = diversity, ConceptFromNoise = conceptFromNoise,
             WorkFolder = method.IsOriginal ? null : Path.GetRelativePath(_work, folder),
         };
         AtomicFile.WriteAllText(resultPath, JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));

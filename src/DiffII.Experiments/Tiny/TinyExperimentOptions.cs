@@ -58,6 +58,16 @@ public sealed record TinyExperimentOptions
     /// such a class a second inversion (<see cref="SingleImageMethods"/>).
     /// </summary>
     public bool SingleImageStudy { get; init; }
+    /// <summary>
+    /// Samples from noise per class for the concept gate (<c>concept_from_noise</c>): how often the judge recognises an
+    /// image prompted with a learned concept alone as its class. 0 leaves the gate out; it needs a judge.
+    /// </summary>
+    public int ConceptSamplesPerClass { get; init; } = 20;
+    /// <summary>
+    /// A gates file (e.g. models/tiny-sd/gates.json) to merge this run's gates into: the first shot count's means of the
+    /// first trainer (<see cref="TinyExperimentGates"/>). Null: none is written.
+    /// </summary>
+    public string? GatesPath { get; init; }
     /// <summary>Classes shown in the interpolation strips (Fig. 4 of the paper); none when empty.</summary>
     public int InterpolationStrips { get; init; } = 2;
 

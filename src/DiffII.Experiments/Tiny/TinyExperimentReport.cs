@@ -147,6 +147,7 @@ public static class TinyExperimentReport
                 row.FaithfulnessMean is double f ? (100 * f).ToString("F1", Inv) + "%" : "-",
                 row.DiversityMean is double d ? d.ToString("F4", Inv) : "-");
         md.Append(fd.ToMarkdown()).Append('\n');
+        foreach (string sentence in ConceptGateSentences(runs)) md.Append(sentence).Append("\n\n");
         if (scatter is not null) md.Append("![faithfulness vs diversity](faithfulness-diversity.png)\n\n");
 
         md.Append("## Samples\n\nEach grid is one class: its training pictures first, then the first synthetic images of each method (first shot count, first seed).\n\n");
@@ -327,6 +328,24 @@ public static class TinyExperimentReport
         }
         progress?.Report(new ExperimentProgress("interpolation strips", strips, strips));
         return files;
+    }
+
+    /// <summary>
+    /// The concept gate in words, per shot count and kind of concepts (tokens + LoRA, tokens only): the share of
+    /// samples from noise, prompted with a learned concept alone, that the judge recognises as its class.
+    /// </summary>
+    public static IReadOnlyList<string> ConceptGateSentences(IReadOnlyList<RunResult> runs)
+    {
+        var measured = runs.Where(r => r.ConceptFromNoise is not null && r.Strategy is not null)
+            .Select(r => (r.Shots, r.Seed, Lora: StrategyInfo.Parse(r.Strategy!).NeedsLora(), Value: r.ConceptFromNoise!.Value))
+            .Distinct().ToList();
+        return measured.GroupBy(m => (m.Shots, m.Lora)).OrderBy(g => g.Key.Shots).ThenBy(g => !g.Key.Lora).Select(g =>
+        {
+            var values = g.Select(m => m.Value).ToList();
+            string spread = values.Count > 1 ? string.Create(Inv, $" ± {100 * Std(values):F1}") : "";
+            return string.Create(Inv,
+                $"Concept gate, {g.Key.Shots}-shot, {(g.Key.Lora ? "tokens + LoRA" : "tokens only")}: {100 * values.Average():F1}{spread} % of samples from noise prompted with a learned concept alone are judged as its class (chance {100.0 / FewShotWorld.Classes.Count:F0} %; {values.Count} seed(s)).");
+        }).ToList();
     }
 
     /// <summary>Points of the strip's grid over one turn of the circle.</summary>

@@ -1,0 +1,38 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DiffII.Storage;
+
+namespace DiffII.TinyWorld.Judging;
+
+/// <summary>
+/// A generator's gates file (models/tiny-sd/gates.json): one number per gate, in percent, written by several
+/// commands (judge-generator, tiny-experiment --gates). Each merges its own keys and leaves the others as they are.
+/// </summary>
+public static class GatesFile
+{
+    /// <summary>Sets <paramref name="values"/> in the JSON object at <paramref name="path"/> (made when missing); null values are skipped.</summary>
+    /// <exception cref="InvalidDataException">The file is there but is not a JSON object; it is left untouched.</exception>
+    public static void Merge(string path, IEnumerable<KeyValuePair<string, JsonNode?>> values)
+    {
+        JsonObject merged;
+        if (!File.Exists(path)) merged = [];
+        else
+        {
+            try
+            {
+                merged = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+                    ?? throw new InvalidDataException($"The gates file {path} does not hold a JSON object; it was left as it is.");
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"The gates file {path} is not valid JSON ({e.Message}); it was left as it is.", e);
+            }
+        }
+        foreach (var (key, value) in values)
+            if (value is not null) merged[key] = value.DeepClone();
+        AtomicFile.WriteAllText(path, merged.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    /// <summary>Merges the properties of <paramref name="record"/> as <see cref="JsonSerializer"/> names them.</summary>
+    public static void Merge<T>(string path, T record) => Merge(path, JsonSerializer.SerializeToNode(record)!.AsObject());
+}
