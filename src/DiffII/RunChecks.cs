@@ -1,4 +1,3 @@
-using System.Text.Json;
 using DiffII.Augmentation;
 using DiffII.Diffusion.Pipelines;
 using TorchSharp;
@@ -7,7 +6,7 @@ namespace DiffII;
 
 /// <summary>
 /// What the augmenter checks before any work, from the options and the model alone (so a bad value is refused in
-/// seconds, not after an hour of concept learning), and how it reads its own small JSON files.
+/// seconds, not after an hour of concept learning).
 /// </summary>
 public static class RunChecks
 {
@@ -28,17 +27,5 @@ public static class RunChecks
     {
         if (dtype == torch.ScalarType.Float16 && device == DeviceType.CPU)
             throw new ArgumentException("float16 weights on the CPU learn NaN losses (half precision overflows in the CPU kernels); use float32 (the CPU default) or bfloat16 on the CPU, or float16 on a GPU (--device cuda).");
-    }
-
-    /// <summary>A JSON file the run wrote earlier, or null when absent; an empty or damaged one is an error naming it.</summary>
-    public static T? ReadJson<T>(string path) where T : class
-    {
-        if (!File.Exists(path)) return null;
-        string text = File.ReadAllText(path);
-        if (text.Trim().Length == 0)
-            throw new InvalidDataException($"{path} is empty (0 bytes of JSON), probably cut short by a crash or a full disk; delete it and run again (the work it describes is redone or re-checked).");
-        try { return JsonSerializer.Deserialize<T>(text) ?? throw new JsonException("null"); }
-        catch (JsonException e)
-        { throw new InvalidDataException($"{path} is damaged ({e.Message}); delete it and run again (the work it describes is redone or re-checked).", e); }
     }
 }

@@ -31,7 +31,7 @@ public sealed partial class TinyExperiment
         int perClass = options.ConceptSamplesPerClass;
         if (_judge is null || perClass <= 0) return null;
         string path = ConceptGatePath(conceptsFolder);
-        if (File.Exists(path) && JsonSerializer.Deserialize<ConceptGateResult>(File.ReadAllText(path)) is { } saved
+        if (JsonFile.Read<ConceptGateResult>(path) is { } saved
             && saved.SamplesPerClass == perClass && saved.Steps == options.SampleSteps && saved.GuidanceScale == options.GuidanceScale)
             return saved.Agreement;
 

@@ -220,11 +220,7 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
     {
         string folder = RunFolder(shots, seed, method.Name);
         string resultPath = Path.Combine(folder, "result.json");
-        if (File.Exists(resultPath))
-        {
-            var saved = JsonSerializer.Deserialize<RunResult>(File.ReadAllText(resultPath));
-            if (saved is not null && saved.Accuracy.Count == options.Trainers.Count * testSets.Count) return saved;
-        }
+        if (JsonFile.Read<RunResult>(resultPath) is { } saved && saved.Accuracy.Count == options.Trainers.Count * testSets.Count) return saved;
 
         double split = SplitRatioOf(method, shots);
         IReadOnlyList<SyntheticImage> synthetic = [];

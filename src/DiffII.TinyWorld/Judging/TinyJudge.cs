@@ -202,8 +202,7 @@ public sealed class TinyJudge : IDisposable
     {
         string cardPath = Path.Combine(folder, CardFile);
         if (!File.Exists(cardPath)) throw new FileNotFoundException($"No judge in {folder}: {CardFile} is missing.", cardPath);
-        var card = JsonSerializer.Deserialize<JudgeCard>(File.ReadAllText(cardPath))
-                   ?? throw new InvalidDataException($"{cardPath} is empty.");
+        var card = JsonFile.ReadExisting<JudgeCard>(cardPath);
         var net = new TinyJudgeNet(card.Classes.Count, card.Width);
         StateDictLoader.LoadFile(net, Path.Combine(folder, WeightsFile));
         return new TinyJudge(net, card);

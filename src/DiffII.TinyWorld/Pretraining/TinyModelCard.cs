@@ -6,6 +6,7 @@ using DiffII.Imaging;
 using DiffII.Reporting;
 using TorchSharp;
 using static TorchSharp.torch;
+using DiffII.Storage;
 
 namespace DiffII.TinyWorld.Pretraining;
 
@@ -154,6 +155,6 @@ public static class TinyModelCard
     static StageState? ReadState(string workFolder, string stage)
     {
         string path = Path.Combine(workFolder, $"{stage}.state.json");
-        return File.Exists(path) ? JsonSerializer.Deserialize<StageState>(File.ReadAllText(path)) : null;
+        return JsonFile.Read<StageState>(path);
     }
 }

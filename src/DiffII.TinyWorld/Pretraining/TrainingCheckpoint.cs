@@ -42,8 +42,7 @@ public sealed class TrainingCheckpoint(string folder, string stage)
     public StageState? TryLoad(nn.Module model, OptimizerHelper optimizer, IReadOnlyDictionary<string, nn.Module>? extras = null)
     {
         if (!Exists) return null;
-        var state = JsonSerializer.Deserialize<StageState>(File.ReadAllText(StatePath))
-                    ?? throw new InvalidDataException($"{StatePath} is empty.");
+        var state = JsonFile.ReadExisting<StageState>(StatePath);
         StateDictLoader.LoadFile(model, WeightsPath);
         foreach (var (name, module) in extras ?? new Dictionary<string, nn.Module>())
             StateDictLoader.LoadFile(module, ExtraPath(name));
@@ -56,6 +55,6 @@ public sealed class TrainingCheckpoint(string folder, string stage)
     {
         if (!Exists) throw new FileNotFoundException($"No finished '{stage}' stage in {folder}; run it first.", StatePath);
         StateDictLoader.LoadFile(model, WeightsPath);
-        return JsonSerializer.Deserialize<StageState>(File.ReadAllText(StatePath))!;
+        return JsonFile.ReadExisting<StageState>(StatePath);
     }
 }

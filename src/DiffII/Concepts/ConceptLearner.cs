@@ -199,9 +199,7 @@ public static class ConceptLearner
     static ConceptTrainingState? TryResume(string folder, LearnedConcepts concepts, ConceptTraining trainable, OptimizerHelper optimizer)
     {
         string statePath = Path.Combine(folder, "state.json");
-        if (!File.Exists(statePath)) return null;
-        var state = JsonSerializer.Deserialize<ConceptTrainingState>(File.ReadAllText(statePath))
-                    ?? throw new InvalidDataException($"{statePath} is empty.");
+        if (JsonFile.Read<ConceptTrainingState>(statePath) is not { } state) return null;
         var rows = SafeTensorsFile.LoadAll(Path.Combine(folder, LearnedConcepts.EmbeddingsFile));
         using (no_grad())
             for (int c = 0; c < concepts.ClassNames.Count; c++)

@@ -155,7 +155,7 @@ public sealed class LearnedConcepts
     {
         string path = Path.Combine(folder, DescriptionFile);
         if (!File.Exists(path)) throw new FileNotFoundException($"No learned concepts in {folder} (missing {DescriptionFile}).", path);
-        var description = JsonSerializer.Deserialize<Description>(File.ReadAllText(path)) ?? throw new InvalidDataException($"{path} is empty.");
+        var description = JsonFile.ReadExisting<Description>(path);
         var concepts = FromFiles(Path.Combine(folder, EmbeddingsFile), description.HasLora ? Path.Combine(folder, LoraFile) : null,
             description.Classes.Select(c => c.Name).ToList(), description.Metaclass, description.Classes.Select(c => c.Token).ToList());
         concepts.Losses = description.Losses;

@@ -110,7 +110,7 @@ internal sealed class WorkFolder : IDisposable
     /// <summary>Refuses a folder made from other images or another model; records these on a fresh folder.</summary>
     public void CheckRun(string imagesKey, string modelKey)
     {
-        var previous = RunChecks.ReadJson<Fingerprint>(FingerprintPath);
+        var previous = JsonFile.Read<Fingerprint>(FingerprintPath);
         if (previous is not null && (previous.Images != imagesKey || previous.Model != modelKey))
         {
             string what = previous.Images != imagesKey ? "different images" : "a different model";

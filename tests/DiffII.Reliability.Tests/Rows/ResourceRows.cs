@@ -19,8 +19,8 @@ public static class ResourceRows
     const string BombThen = "refused from the header's dimensions, before decoding or resizing, naming the file";
     const string MissingWhen = "a synthetic PNG deleted after the run, then the run again";
     const string MissingThen = "the missing image is made again (the same bytes) and the manifest matches the files";
-    const string FitJsonWhen = "a zero-byte fit.json in the work folder";
-    const string FitJsonThen = "an error naming fit.json, saying it is empty and what to do";
+    const string OwnJsonWhen = "an empty or cut-short JSON file of the run's own in the work folder: fit.json, concepts/concepts.json, concepts-checkpoint/state.json";
+    const string OwnJsonThen = "an error naming the file, saying it is empty or damaged and what to do; the file is left as it is";
 
     public static IEnumerable<MatrixRow> All =>
     [
@@ -30,8 +30,8 @@ public static class ResourceRows
         new("resources.missing-synthetic.cli", Area.Resources, Layer.Cli, MissingWhen, MissingThen, MissingCli),
         MatrixRow.Sync("resources.nonfinite-loss.library", Area.Resources, Layer.Library, "concept learning whose loss becomes NaN (a NaN weight in the U-Net)",
             "learning stops at that step with a message naming the step and the loss; no concepts.json, no checkpoint of the NaN state", NonFiniteLoss),
-        MatrixRow.Sync("resources.zero-byte-fit-json.library", Area.Resources, Layer.Library, FitJsonWhen, FitJsonThen, FitJsonLibrary),
-        new("resources.zero-byte-fit-json.cli", Area.Resources, Layer.Cli, FitJsonWhen, FitJsonThen, FitJsonCli),
+        MatrixRow.Sync("resources.damaged-own-json.library", Area.Resources, Layer.Library, OwnJsonWhen, OwnJsonThen, OwnJsonLibrary),
+        new("resources.damaged-own-json.cli", Area.Resources, Layer.Cli, OwnJsonWhen, OwnJsonThen, OwnJsonCli),
         MatrixRow.Sync("resources.sigterm.cli", Area.Resources, Layer.Cli, "SIGTERM (what Slurm, Docker and Kubernetes send) during concept learning",
             "treated like Ctrl+C: a checkpoint is saved, the process says so and exits 143", Sigterm),
         MatrixRow.Sync("resources.threads.library", Area.Resources, Layer.Library,
@@ -135,26 +135,69 @@ public static class ResourceRows
 
     // ---- damaged bookkeeping ----
 
-    static void FitJsonLibrary(Scratch s)
+    // ---- the run's own JSON files, empty or cut short ----
+
+    /// <summary>Each JSON file a run writes and a rerun reads, relative to the work folder.</summary>
+    static readonly string[] OwnJsonFiles = ["fit.json", "concepts/concepts.json", "concepts-checkpoint/state.json"];
+
+    /// <summary>Each way such a file is found after a crash or a full disk, with the word the error uses.</summary>
+    static readonly (string Kind, string Text)[] Damages = [("empty", ""), ("damaged", "{\"Step\": 3, \"Los")];
+
+    /// <summary>
+    /// A copy of the finished work folder <paramref name="done"/> with <paramref name="file"/> damaged; for the
+    /// checkpoint's state.json the concepts are removed, so the rerun learns again and resumes from it.
+    /// </summary>
+    static string Damaged(Scratch s, string done, string file, (string Kind, string Text) damage)
     {
-        using var sd = Tiny.Load();
-        string work = s.Path("work");
-        Directory.CreateDirectory(work);
-        File.WriteAllBytes(Path.Combine(work, "fit.json"), []);
-        using var augmenter = new DiffIIAugmenter(sd, Tiny.Options(), work);
-        var e = Assert.Throws<InvalidDataException>(() => augmenter.Fit(Tiny.Images(("a", 2), ("b", 2))));
-        Assert.Contains(Path.Combine(work, "fit.json"), e.Message);
-        Assert.Contains("empty", e.Message);
+        string work = s.Path($"{file.Replace('/', '_')}-{damage.Kind}");
+        foreach (string source in Directory.GetFiles(done, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(work, Path.GetRelativePath(done, source));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(source, target);
+        }
+        if (file.StartsWith("concepts-checkpoint/", StringComparison.Ordinal)) Directory.Delete(Path.Combine(work, "concepts"), true);
+        string path = Path.Combine(work, file);
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllText(path, damage.Text);
+        return work;
     }
 
-    static async Task FitJsonCli(Scratch s)
+    static void OwnJsonLibrary(Scratch s)
+    {
+        using var sd = Tiny.Load();
+        var images = Tiny.Images(("a", 2), ("b", 2));
+        string done = s.Path("done");
+        using (var augmenter = new DiffIIAugmenter(sd, Tiny.Options(), done)) augmenter.LearnConcepts(images);
+        foreach (string file in OwnJsonFiles)
+            foreach (var damage in Damages)
+            {
+                string work = Damaged(s, done, file, damage);
+                using var augmenter = new DiffIIAugmenter(sd, Tiny.Options(), work);
+                var e = Assert.Throws<InvalidDataException>(() => augmenter.LearnConcepts(images));
+                string path = Path.Combine(work, file);
+                Assert.Contains(path, e.Message);
+                Assert.Contains($"is {damage.Kind}", e.Message);
+                Assert.Contains("delete it and run again", e.Message);
+                Assert.Equal(damage.Text, File.ReadAllText(path));
+            }
+    }
+
+    static async Task OwnJsonCli(Scratch s)
     {
         string images = Tiny.Folder(s.Path("images"), ("a", 2), ("b", 2));
-        string work = s.Path("work");
-        Directory.CreateDirectory(work);
-        File.WriteAllBytes(Path.Combine(work, "fit.json"), []);
-        var line = (await CliRunner.Run(["augment", .. Tiny.CliArgs(work, images)])).OneErrorLine();
-        Assert.Contains("fit.json is empty", line);
+        string done = s.Path("done");
+        (await CliRunner.Run(["learn", "--work", done, "--images", images, "--model", Tiny.ModelPath, "--metaclass", "bird",
+            "--learn-steps", "2", "--lora-rank", "2", "--batch", "2"])).AssertOk();
+        foreach (string file in OwnJsonFiles)
+            foreach (var damage in Damages)
+            {
+                string work = Damaged(s, done, file, damage);
+                var line = (await CliRunner.Run(["augment", .. Tiny.CliArgs(work, images)])).OneErrorLine();
+                Assert.Contains(Path.Combine(work, file), line);
+                Assert.Contains($"is {damage.Kind}", line);
+                Assert.Equal(damage.Text, File.ReadAllText(Path.Combine(work, file)));
+            }
     }
 
     // ---- SIGTERM ----
