@@ -209,6 +209,9 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
             {
                 var getter = cursor.GetGetter<ReadOnlyMemory<char>>(imageColumn);
                 ReadOnlyMemory<char> value = default;
+                // The same file under two spellings (img/s1.png, ./img/s1.png, a link to it) would enter the inversion
+                // pool twice, and a pair of the two is no interpolation: refused, as the CLI refuses it in a CSV.
+                var rowOfFile = new Dictionary<string, long>(StringComparer.Ordinal);
                 while (cursor.MoveNext())
                 {
                     row++;
@@ -223,6 +226,10 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                     // A FIFO or a device named like an image would block or never end when read: only regular files are opened.
                     if (DiffII.Storage.FileKind.Of(full) is var fileKind && fileKind != DiffII.Storage.FileKindValue.Regular)
                         throw new InvalidDataException($"Row {row} of the image column '{imageColumn.Name}': {full} is {DiffII.Storage.FileKind.Describe(fileKind)}, not a regular file; it is not read.");
+                    string real = DiffII.Imaging.ImageFolderWalker.RealPath(full);
+                    if (rowOfFile.TryGetValue(real, out long first))
+                        throw new InvalidDataException($"Row {row} of the image column '{imageColumn.Name}' ({path}) is the file of row {first} ({real}) again; each image may appear once.");
+                    rowOfFile[real] = row;
                     images.Add(new LabeledImage($"{row:D6}-{path.Replace('\\', '/')}", className, () => File.ReadAllBytes(full)));
                     describe[images[^1].Id] = $"{Where(row)} ({full})";
                 }

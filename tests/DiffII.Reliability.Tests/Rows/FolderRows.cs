@@ -36,6 +36,8 @@ public static class FolderRows
         MatrixRow.Sync("folders.work-inside-images.mlnet", Area.Folders, Layer.MLNet, InsideWhen, InsideThen, InsideMLNet),
         new("folders.csv-same-file.cli", Area.Folders, Layer.Cli, "a CSV listing one image as img/s1.png and ./img/s1.png (or through a link)",
             "refused: the message names both lines and the resolved file", CsvSameFile),
+        MatrixRow.Sync("folders.same-file-twice.mlnet", Area.Folders, Layer.MLNet, "an image column naming one file twice: a/0.png and a/./0.png relative to ImageFolder, or a link to it",
+            "refused at Fit: the message names both rows and the resolved file", SameFileTwiceMLNet),
         new("folders.csv-header-late.cli", Area.Folders, Layer.Cli, "a CSV whose path,label header comes after blank lines",
             "the header is read as a header, not as an image path", CsvLateHeader),
         new("folders.not-a-folder.cli", Area.Folders, Layer.Cli, "--work /dev/null, --work naming a file, --suffix-file naming a folder, experiment --out naming a folder",
@@ -221,6 +223,22 @@ public static class FolderRows
         File.CreateSymbolicLink(s.Path("img", "a", "same.png"), Path.Combine(images, "a", "1.png"));
         File.WriteAllText(s.Path("linked.csv"), "img/a/1.png,a\nimg/a/same.png,a\nimg/b/0.png,b\n");
         Assert.Contains("line 1", (await CliRunner.Run(["learn", "--work", s.Path("w2"), "--csv", s.Path("linked.csv")])).OneErrorLine());
+    }
+
+    static void SameFileTwiceMLNet(Scratch s)
+    {
+        string images = Tiny.Folder(s.Path("img"), ("a", 2), ("b", 2));
+        var ml = new MLContext(seed: 1);
+        IDataView Rows(params (string Label, string Path)[] rows) =>
+            ml.Data.LoadFromEnumerable(rows.Select(r => new ImageFolderRow { Label = r.Label, ImagePath = r.Path }).ToList());
+        var twice = Rows(("a", "a/0.png"), ("a", "a/1.png"), ("b", "b/0.png"), ("a", "a/./0.png"));
+        var e = Assert.Throws<InvalidDataException>(() => new DiffIIAugmentEstimator(Tiny.MLNet(s.Path("c1"), imageFolder: images)).Fit(twice));
+        Assert.Contains("Row 3 of the image column 'ImagePath' (a/./0.png) is the file of row 0", e.Message);
+        Assert.Contains(Path.Combine(images, "a", "0.png"), e.Message);
+        File.CreateSymbolicLink(Path.Combine(images, "a", "same.png"), Path.Combine(images, "a", "1.png"));
+        var linked = Rows(("a", "a/1.png"), ("b", "b/0.png"), ("b", "b/1.png"), ("a", "a/same.png"));
+        Assert.Contains("is the file of row 0", Assert.Throws<InvalidDataException>(() =>
+            new DiffIIAugmentEstimator(Tiny.MLNet(s.Path("c2"), imageFolder: images)).Fit(linked)).Message);
     }
 
     static async Task CsvLateHeader(Scratch s)
