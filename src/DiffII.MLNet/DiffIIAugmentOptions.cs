@@ -121,6 +121,8 @@ public sealed record DiffIIAugmentOptions
         var names = new[] { LabelColumnName, ImageColumnName, IsSyntheticColumnName, WeightColumnName, SyntheticGroupColumnName };
         if (names.Distinct(StringComparer.Ordinal).Count() != names.Length)
             throw new ArgumentException($"The label, image, IsSynthetic, weight and synthetic group columns need five different names; got {string.Join(", ", names.Select(n => $"'{n}'"))}.");
+        // The method's own limits (ranges, finiteness, suffixes for the split ratio), at construction rather than at Fit.
+        OptionLimits.Check(ToAugmentationOptions());
     }
 
     internal AugmentationOptions ToAugmentationOptions() => new()

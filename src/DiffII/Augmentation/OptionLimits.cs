@@ -37,6 +37,8 @@ public static class OptionLimits
                 break;
         }
         Real(problems, "the split ratio", "SplitRatio, --split", options.SplitRatio, 0, 1);
+        if (options.Strategy.UsesSuffixes() && options.SplitRatio > 0 && options.Suffixes.Count == 0)
+            problems.Add(Format($"{options.Strategy.Name()} with the split ratio {options.SplitRatio} (SplitRatio, --split) needs at least one prompt suffix (Suffixes, --suffix-preset, --suffix-file, or generated ones); use the split ratio 0 for none."));
         int steps = numTrainTimesteps ?? 1000;
         string bound = numTrainTimesteps is null ? "" : $" (the model was trained with {numTrainTimesteps} timesteps)";
         Whole(problems, "the sampling steps", "Generation.Steps, --sample-steps", options.Generation.Steps, 1, steps, bound);

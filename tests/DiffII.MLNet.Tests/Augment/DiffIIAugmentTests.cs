@@ -355,4 +355,17 @@ public sealed class DiffIIAugmentTests(TinyAugment tiny)
         Assert.Contains("'SyntheticGroup'", Assert.Throws<ArgumentOutOfRangeException>(() => tiny.PathFit.GetOutputSchema(taken.Schema)).Message);
         Assert.False(Directory.Exists(Path.Combine(tiny.Root, "never-used")));
     }
+
+    [Fact]
+    public void TheMethodsLimits_AreCheckedWhenTheEstimatorIsMade_NotAtFit()
+    {
+        string never = Path.Combine(tiny.Root, "never-made");
+        var noSuffix = Assert.Throws<ArgumentOutOfRangeException>(() => new DiffIIAugmentEstimator(TinyAugment.Options(never) with { SplitRatio = 0.3, Suffixes = [] }));
+        Assert.Contains("needs at least one prompt suffix", noSuffix.Message);
+        var nanGuidance = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            new DiffIIAugmentEstimator(TinyAugment.Options(never) with { Generation = new GenerationOptions { GuidanceScale = double.NaN } }));
+        Assert.Contains("Generation.GuidanceScale", nanGuidance.Message);
+        _ = new DiffIIAugmentEstimator(TinyAugment.Options(never) with { SplitRatio = 0, Suffixes = [] });
+        Assert.False(Directory.Exists(never));
+    }
 }

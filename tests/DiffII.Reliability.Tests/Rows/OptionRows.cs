@@ -192,6 +192,7 @@ public static partial class OptionRows
             (good with { Concepts = good.Concepts! with { BatchSize = 0 } }, "--batch"),
             (good with { Concepts = good.Concepts! with { TokenLearningRate = double.NaN } }, "Concepts.TokenLearningRate"),
             (good with { Generation = good.Generation with { BatchSize = 0 } }, "Generation.BatchSize"),
+            (good with { Suffixes = [] }, "needs at least one prompt suffix (Suffixes, --suffix-preset"),
         ];
         foreach (var (options, names) in bad)
             Assert.Contains(OptionLimits.Problems(options, 1000), p => p.Contains(names, StringComparison.Ordinal));
