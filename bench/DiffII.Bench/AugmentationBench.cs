@@ -45,7 +45,7 @@ public sealed class AugmentationBench(StableDiffusion sd, string model, string s
         Budget = new SampleBudget.Expansion(expansion),
         Suffixes = Suffixes,
         Seed = 1,
-        Concepts = new ConceptOptions { Metaclass = Metaclass, Steps = settings.ConceptSteps, BatchSize = settings.BatchSize, CheckpointEvery = int.MaxValue },
+        Concepts = new ConceptOptions { Steps = settings.ConceptSteps, BatchSize = settings.BatchSize, CheckpointEvery = int.MaxValue },
         Inversion = new InversionOptions { Steps = settings.InversionSteps, BatchSize = settings.BatchSize },
         Generation = new GenerationOptions { Steps = settings.GenerationSteps, BatchSize = settings.BatchSize },
     };

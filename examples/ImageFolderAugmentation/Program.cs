@@ -139,7 +139,7 @@ var augmentOptions = new DiffIIAugmentOptions
     ExpansionRate = expansion,
     Suffixes = suffixes,
     SplitRatio = split,
-    Concepts = new ConceptOptions { Metaclass = metaclass, Steps = learnSteps, LoraRank = loraRank, BatchSize = batch },
+    Concepts = new ConceptOptions { Steps = learnSteps, LoraRank = loraRank, BatchSize = batch },
     Inversion = new InversionOptions { Steps = inversionSteps },
     Generation = new GenerationOptions { Steps = sampleSteps, GuidanceScale = guidance },
     Seed = seed,

@@ -42,7 +42,7 @@ public sealed record AugmentationOptions
     /// <summary>Concepts trained elsewhere (a folder with learned_embeds + LoRA + concepts.json) instead of learning them.</summary>
     public string? PretrainedConceptsFolder { get; init; }
 
-    internal ConceptOptions ConceptOptions => (Concepts ?? new ConceptOptions { Metaclass = Metaclass }) with
+    internal ConceptOptions ConceptOptions => (Concepts ?? new ConceptOptions()) with
     {
         Metaclass = Metaclass,
         TrainLora = Strategy.NeedsLora() && (Concepts?.TrainLora ?? true),

@@ -186,7 +186,7 @@ public sealed partial class TinyExperiment(TinyExperimentOptions options)
         Suffixes = options.Suffixes,
         Concepts = new ConceptOptions
         {
-            Metaclass = Scene.Metaclass, Steps = options.LearnSteps, BatchSize = options.LearnBatch, LoraRank = options.LoraRank,
+            Steps = options.LearnSteps, BatchSize = options.LearnBatch, LoraRank = options.LoraRank,
             LoraLearningRate = options.LoraLearningRate, TokenLearningRate = options.TokenLearningRate,
             TrainLora = strategy.NeedsLora(), Seed = seed,
         },

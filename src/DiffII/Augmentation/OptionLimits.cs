@@ -49,6 +49,8 @@ public static class OptionLimits
         Whole(problems, "the inversion batch", "Inversion.BatchSize", options.Inversion.BatchSize, 1, MaxBatch);
         if (options.Concepts is ConceptOptions c)
         {
+            if (c.Metaclass.Length > 0 && c.Metaclass != options.Metaclass)
+                problems.Add($"Concepts.Metaclass ('{c.Metaclass}') differs from the run's Metaclass ('{options.Metaclass}'); leave Concepts.Metaclass empty, the run's is used.");
             Whole(problems, "the concept-learning steps", "Concepts.Steps, --learn-steps", c.Steps, 1, MaxLearnSteps);
             Whole(problems, "the LoRA rank", "Concepts.LoraRank, --lora-rank", c.LoraRank, 1, MaxLoraRank);
             Whole(problems, "the concept-learning batch", "Concepts.BatchSize, --batch", c.BatchSize, 1, MaxBatch);

@@ -18,8 +18,11 @@ namespace DiffII.Concepts;
 /// <summary>Options of concept learning (the Diff-Mix recipe the paper follows).</summary>
 public sealed record ConceptOptions
 {
-    /// <summary>The dataset's theme word(s) in the prompt: "bird", "aircraft", "clothing item".</summary>
-    public required string Metaclass { get; init; }
+    /// <summary>
+    /// The dataset's theme word(s) in the prompt: "bird", "aircraft", "clothing item". Inside
+    /// <see cref="AugmentationOptions"/> leave it empty: the run's <see cref="AugmentationOptions.Metaclass"/> is used.
+    /// </summary>
+    public string Metaclass { get; init; } = "";
     /// <summary>Train LoRA on the U-Net attentions too (false: tokens only, DA-Fusion style).</summary>
     public bool TrainLora { get; init; } = true;
     public int LoraRank { get; init; } = 10;
@@ -71,6 +74,8 @@ public static class ConceptLearner
     public static LearnedConcepts Learn(StableDiffusion sd, IReadOnlyList<string> classNames, IReadOnlyList<IReadOnlyList<Tensor>> imagesByClass,
         ConceptOptions options, string workFolder, IProgress<ConceptProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        if (string.IsNullOrWhiteSpace(options.Metaclass))
+            throw new ArgumentException("ConceptOptions.Metaclass is empty: the learned prompt is \"a photo of a <class_i> <metaclass>\"; set it (e.g. \"bird\").", nameof(options));
         if (classNames.Count != imagesByClass.Count) throw new ArgumentException("One image list per class is needed.");
         for (int c = 0; c < classNames.Count; c++)
             if (imagesByClass[c].Count == 0) throw new ArgumentException($"Class '{classNames[c]}' has no images.");

@@ -46,7 +46,7 @@ public sealed class TinyAugment : IDisposable
         ExpansionRate = 2,
         SplitRatio = 0.5,
         Suffixes = ["on a table.", "in the sky."],
-        Concepts = new ConceptOptions { Metaclass = "shape", Steps = 4, BatchSize = 2, LoraRank = 2, CheckpointEvery = 2 },
+        Concepts = new ConceptOptions { Steps = 4, BatchSize = 2, LoraRank = 2, CheckpointEvery = 2 },
         Inversion = new InversionOptions { Steps = 4, BatchSize = 4 },
         Generation = new GenerationOptions { Steps = 4, GuidanceScale = 7.5, BatchSize = 4 },
         Seed = 3,

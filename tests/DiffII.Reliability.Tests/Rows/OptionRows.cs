@@ -193,6 +193,7 @@ public static partial class OptionRows
             (good with { Concepts = good.Concepts! with { TokenLearningRate = double.NaN } }, "Concepts.TokenLearningRate"),
             (good with { Generation = good.Generation with { BatchSize = 0 } }, "Generation.BatchSize"),
             (good with { Suffixes = [] }, "needs at least one prompt suffix (Suffixes, --suffix-preset"),
+            (good with { Concepts = good.Concepts! with { Metaclass = "cat" } }, "Concepts.Metaclass ('cat') differs from the run's Metaclass ('bird')"),
         ];
         foreach (var (options, names) in bad)
             Assert.Contains(OptionLimits.Problems(options, 1000), p => p.Contains(names, StringComparison.Ordinal));

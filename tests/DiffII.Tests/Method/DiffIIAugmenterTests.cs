@@ -17,7 +17,7 @@ public sealed class DiffIIAugmenterTests : IDisposable
         Budget = new SampleBudget.Expansion(2),
         SplitRatio = 0.5,
         Suffixes = ["standing on a branch.", "flying over water."],
-        Concepts = new ConceptOptions { Metaclass = "bird", Steps = 4, BatchSize = 2, LoraRank = 2, CheckpointEvery = 2 },
+        Concepts = new ConceptOptions { Steps = 4, BatchSize = 2, LoraRank = 2, CheckpointEvery = 2 },
         Inversion = new InversionOptions { Steps = 4, BatchSize = 2 },
         Generation = new GenerationOptions { Steps = 4, GuidanceScale = 7.5, BatchSize = 3 },
         Seed = 11,

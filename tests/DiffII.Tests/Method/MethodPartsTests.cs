@@ -128,6 +128,17 @@ public sealed class MethodPartsTests : IDisposable
     }
 
     [Fact]
+    public void ConceptLearning_WithoutAMetaclass_IsRefusedBeforeAnyWork()
+    {
+        using var sd = TinyGenerator.Load();
+        var tensors = Decoded(TinyGenerator.Images(("cardinal", 1)));
+        string work = Path.Combine(_root, "no-metaclass");
+        var e = Assert.Throws<ArgumentException>(() => ConceptLearner.Learn(sd, ["cardinal"], [tensors], new ConceptOptions { Steps = 1 }, work));
+        Assert.Contains("ConceptOptions.Metaclass is empty", e.Message);
+        Assert.False(Directory.Exists(work));
+    }
+
+    [Fact]
     public void InversionThenReconstruction_ReturnsFarCloserToTheSourceThanDenoisingNoise()
     {
         using var sd = TinyGenerator.Load();
