@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using DiffII.Augmentation;
 using DiffII.Concepts;
 using DiffII.Denoising;
@@ -173,7 +171,7 @@ public sealed class DiffIIAugmenter : IDisposable
         var clock = Stopwatch.StartNew();
         int done = plan.Count(p => manifest.Contains(p.Id));
         progress?.Report(new AugmentationProgress("generate", done, plan.Count, null, clock.Elapsed));
-        foreach (var batch in Batches(plan))
+        foreach (var batch in SamplePlanner.Batches(plan, _options.Generation.BatchSize))
         {
             if (batch.All(p => manifest.Contains(p.Id))) continue;
             cancellationToken.ThrowIfCancellationRequested();
@@ -190,7 +188,7 @@ public sealed class DiffIIAugmenter : IDisposable
                     _failures.Add(new GenerationFailure(sample.Id, "the latent became NaN or infinite; no image was written"));
                     continue;
                 }
-                var entry = Entry(sample);
+                var entry = ManifestEntry.For(sample, Classes, PromptFor, _options.Generation);
                 string path = Path.Combine(_work.Root, entry.File);
                 try
                 {
@@ -219,43 +217,11 @@ public sealed class DiffIIAugmenter : IDisposable
         return Generate(progress, cancellationToken);
     }
 
-    /// <summary>Fixed batches of the plan: consecutive samples with the same SDEdit strength, so a resumed run recomputes the very same batches.</summary>
-    IEnumerable<List<PlannedSample>> Batches(IReadOnlyList<PlannedSample> plan)
-    {
-        int size = Math.Max(1, _options.Generation.BatchSize);
-        foreach (var group in plan.GroupBy(p => p.Strength))
-            foreach (var chunk in group.Chunk(size))
-                yield return chunk.ToList();
-    }
-
     /// <summary>The prompt of a sample: the learned prompt of its prompt class (+ suffix), or "a photo of a {class name}" for Real-Guidance.</summary>
     string PromptFor(PlannedSample p, string? suffix) =>
         p.Strategy == Strategy.RealGuidance
             ? $"a photo of a {Classes[p.PromptClassIndex].Name}"
             : _concepts!.Prompt(p.PromptClassIndex, suffix);
-
-    ManifestEntry Entry(PlannedSample p) => new()
-    {
-        Id = p.Id,
-        File = Storage.WorkFolder.SyntheticFile(p.ClassIndex, Classes[p.ClassIndex].Name, p.Id),
-        ClassName = Classes[p.ClassIndex].Name,
-        ClassIndex = p.ClassIndex,
-        Labels = p.Labels.Select(l => new ManifestLabel(Classes[l.ClassIndex].Name, l.Weight)).ToList(),
-        Strategy = p.Strategy.Name(),
-        Sources = p.Sources.Select(s => s).ToList(),
-        Phi = p.Phi,
-        Suffix = p.Suffix,
-        SplitRatio = p.SplitRatio,
-        Strength = p.Strength,
-        Prompt = PromptFor(p, null),
-        SuffixPrompt = p.Suffix is null ? null : PromptFor(p, p.Suffix),
-        Seed = p.Seed,
-        Steps = _options.Generation.Steps,
-        Guidance = _options.Generation.GuidanceScale,
-    };
-
-    /// <summary>A file-system-safe, collision-free folder name: the class index plus the name's safe characters.</summary>
-    internal static string SafeFolderName(int classIndex, string name) => Storage.WorkFolder.SafeFolderName(classIndex, name);
 
     Tensor Decode(LabeledImage image)
     {
@@ -275,10 +241,5 @@ public sealed class DiffIIAugmenter : IDisposable
         _appliedLora?.Dispose();
         ReleaseDecoded();
         _work.Dispose();
-    }
-
-    sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
     }
 }

@@ -24,6 +24,28 @@ public sealed record ManifestEntry
     [JsonPropertyName("seed")] public required long Seed { get; init; }
     [JsonPropertyName("steps")] public int Steps { get; init; }
     [JsonPropertyName("guidance")] public double Guidance { get; init; }
+
+    /// <summary>The entry of a planned sample once its PNG is written: where it is, its labels, and how it was made.</summary>
+    /// <param name="prompt">The sample's prompt without and with its suffix.</param>
+    public static ManifestEntry For(PlannedSample p, IReadOnlyList<ClassImages> classes, Func<PlannedSample, string?, string> prompt, GenerationOptions generation) => new()
+    {
+        Id = p.Id,
+        File = Storage.WorkFolder.SyntheticFile(p.ClassIndex, classes[p.ClassIndex].Name, p.Id),
+        ClassName = classes[p.ClassIndex].Name,
+        ClassIndex = p.ClassIndex,
+        Labels = p.Labels.Select(l => new ManifestLabel(classes[l.ClassIndex].Name, l.Weight)).ToList(),
+        Strategy = p.Strategy.Name(),
+        Sources = [.. p.Sources],
+        Phi = p.Phi,
+        Suffix = p.Suffix,
+        SplitRatio = p.SplitRatio,
+        Strength = p.Strength,
+        Prompt = prompt(p, null),
+        SuffixPrompt = p.Suffix is null ? null : prompt(p, p.Suffix),
+        Seed = p.Seed,
+        Steps = generation.Steps,
+        Guidance = generation.GuidanceScale,
+    };
 }
 
 public sealed record ManifestLabel([property: JsonPropertyName("class")] string ClassName, [property: JsonPropertyName("weight")] float Weight);

@@ -126,6 +126,17 @@ public static class SamplePlanner
         return samples;
     }
 
+    /// <summary>
+    /// Fixed batches of a plan: consecutive samples with the same SDEdit strength, at most <paramref name="size"/> each,
+    /// so a resumed run recomputes the very same batches (and so the very same images).
+    /// </summary>
+    public static IEnumerable<List<PlannedSample>> Batches(IReadOnlyList<PlannedSample> plan, int size)
+    {
+        foreach (var group in plan.GroupBy(p => p.Strength))
+            foreach (var chunk in group.Chunk(Math.Max(1, size)))
+                yield return chunk.ToList();
+    }
+
     static void Validate(IReadOnlyList<ClassImages> classes, PlanOptions options, IReadOnlyList<IReadOnlyList<string>>? pools)
     {
         if (classes.Count == 0) throw new ArgumentException("There are no classes to augment.");

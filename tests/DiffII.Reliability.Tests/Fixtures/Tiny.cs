@@ -101,9 +101,3 @@ public static class Tiny
         return [.. args, .. extra];
     }
 }
-
-/// <summary>Reports on the caller's thread, at once (Progress&lt;T&gt; would post to the thread pool, too late to cancel at a chosen point).</summary>
-public sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
-}

@@ -367,6 +367,6 @@ public static class DatasetRows
         var classes = names.Select((n, i) => new ClassImages(n, [$"{i}.png"])).ToList();
         var plan = SamplePlanner.Plan(classes, new PlanOptions { Strategy = Strategy.TwoStageOnly, Budget = new SampleBudget.Expansion(2), Suffixes = Tiny.Suffixes, Seed = 1 });
         Assert.Equal(2 * count, plan.Select(p => p.Id).Distinct().Count());
-        Assert.Equal(count, names.Select((n, i) => DiffIIAugmenter.SafeFolderName(i, n)).Distinct().Count());
+        Assert.Equal(count, names.Select((n, i) => DiffII.Storage.WorkFolder.SafeFolderName(i, n)).Distinct().Count());
     }
 }
