@@ -51,12 +51,7 @@ public static class ThreadPolicy
     public static Choice Apply(int? requested)
     {
         var choice = Choose(requested);
-        if (!OperatingSystem.IsWindows() && Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is null)
-        {
-            // libgomp reads its environment once, when libtorch loads it; .NET's SetEnvironmentVariable does not reach it.
-            try { SetEnv("OMP_WAIT_POLICY", "PASSIVE", 0); } catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
-            Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", "PASSIVE");
-        }
+        PreferPassiveWait();
         try
         {
             TorchRuntime.EnsureLoaded();
@@ -67,6 +62,32 @@ public static class ThreadPolicy
             // No native backend: nothing to configure; the work that needs it reports the cause.
         }
         return choice;
+    }
+
+    /// <summary>
+    /// OpenMP threads that sleep rather than spin while they wait, unless OMP_WAIT_POLICY says otherwise. Effective
+    /// only before libtorch (and with it libgomp) is first loaded: <see cref="TorchRuntime.EnsureLoaded"/> calls it then.
+    /// </summary>
+    internal static void PreferPassiveWait()
+    {
+        if (OperatingSystem.IsWindows() || Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is not null) return;
+        // libgomp reads its environment once, when libtorch loads it; .NET's SetEnvironmentVariable does not reach it.
+        try { SetEnv("OMP_WAIT_POLICY", "PASSIVE", 0); } catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException) { }
+        Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", "PASSIVE");
+    }
+
+    /// <summary>
+    /// The thread count a library process gets when libtorch is first loaded, for code that never calls
+    /// <see cref="Apply"/> (an ML.NET pipeline, a web server): <see cref="EnvironmentVariable"/> when set; else
+    /// libtorch's own count (OMP_NUM_THREADS, or every core), lowered to the cores this process may use when it is
+    /// more (a container's CPU quota). Null: leave libtorch's count as it is.
+    /// </summary>
+    internal static int? LibraryDefault(int current)
+    {
+        if (Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } text) return Parse(text, EnvironmentVariable);
+        if (Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is { Length: > 0 }) return null;
+        int cores = AvailableCores().Cores;
+        return current > cores ? cores : null;
     }
 
     static int Parse(string text, string name) =>

@@ -16,23 +16,31 @@ public static class TorchRuntime
     static readonly Lock Gate = new();
     static bool _loaded;
 
-    /// <summary>Initialises the native backend for <paramref name="device"/> (CPU by default).</summary>
+    /// <summary>
+    /// Initialises the native backend for <paramref name="device"/> (CPU by default). The first load also sets the
+    /// library's thread policy (<see cref="ThreadPolicy.PreferPassiveWait"/>, <see cref="ThreadPolicy.LibraryDefault"/>),
+    /// so ML.NET and library users share a machine as politely as the CLI does.
+    /// </summary>
     /// <exception cref="TorchRuntimeException">The native library is missing or cannot be loaded.</exception>
     public static void EnsureLoaded(DeviceType device = DeviceType.CPU)
     {
         lock (Gate)
         {
             if (_loaded && device == DeviceType.CPU) return;
+            bool first = !_loaded;
+            // A bad DIFFII_THREADS is the caller's error, named as such, not a failed native load.
+            if (first) ThreadPolicy.PreferPassiveWait();
             try
             {
                 torch.InitializeDeviceType(device);
-                if (!_loaded) NnpackSwitch.TryDisable();
+                if (first) NnpackSwitch.TryDisable();
                 if (device == DeviceType.CPU) _loaded = true;
             }
             catch (Exception e) when (e is not TorchRuntimeException)
             {
                 throw new TorchRuntimeException(Explain(device, e), e);
             }
+            if (first && ThreadPolicy.LibraryDefault(torch.get_num_threads()) is int threads) torch.set_num_threads(threads);
         }
     }
 

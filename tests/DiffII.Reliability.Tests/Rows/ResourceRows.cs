@@ -36,7 +36,7 @@ public static class ResourceRows
             "treated like Ctrl+C: a checkpoint is saved, the process says so and exits 143", Sigterm),
         MatrixRow.Sync("resources.threads.library", Area.Resources, Layer.Library,
             "the thread count: --threads, DIFFII_THREADS, OMP_NUM_THREADS, else the cores this process may use (affinity, cgroup quota)",
-            "applied to libtorch before any work; a bad value is refused naming the variable", Threads),
+            "applied to libtorch before any work by the CLI; a library process gets sleeping OpenMP waits and at most its usable cores at libtorch's first load; a bad value is refused naming the variable", Threads),
         new("resources.long-suffix.cli", Area.Resources, Layer.Cli, "a 2 000-word prompt suffix",
             "a warning that the prompt is cut at the text encoder's 77 tokens, naming the suffix", LongSuffix),
     ];
@@ -257,10 +257,15 @@ public static class ResourceRows
             Environment.SetEnvironmentVariable(ThreadPolicy.EnvironmentVariable, null);
             Environment.SetEnvironmentVariable("OMP_NUM_THREADS", null);
             Assert.Equal(cores, ThreadPolicy.Choose(null).Threads);
+            // What a library process gets at libtorch's first load: libtorch's own count, lowered to the usable cores.
+            Assert.Null(ThreadPolicy.LibraryDefault(cores));
+            Assert.Equal(cores, ThreadPolicy.LibraryDefault(cores + 8));
             Environment.SetEnvironmentVariable("OMP_NUM_THREADS", "3");
             Assert.Equal(new ThreadPolicy.Choice(3, "OMP_NUM_THREADS"), ThreadPolicy.Choose(null));
+            Assert.Null(ThreadPolicy.LibraryDefault(64)); // libtorch already follows OMP_NUM_THREADS
             Environment.SetEnvironmentVariable(ThreadPolicy.EnvironmentVariable, "2");
             Assert.Equal(new ThreadPolicy.Choice(2, ThreadPolicy.EnvironmentVariable), ThreadPolicy.Choose(null));
+            Assert.Equal(2, ThreadPolicy.LibraryDefault(64));
             Assert.Equal(new ThreadPolicy.Choice(1, "--threads"), ThreadPolicy.Choose(1));
             foreach (var bad in new[] { "0", "-2", "two", "1.5", "NaN", "99999" })
             {
