@@ -55,7 +55,7 @@ public sealed class ResNet18FineTuneOptions
     /// <summary>Replacement mixing: the UInt32 column numbering synthetic images (rows of one image share it).</summary>
     public string? SyntheticGroupColumnName { get; set; } = "SyntheticGroup";
     /// <summary>The Single example-weight column (soft labels); null or absent means weight 1.</summary>
-    public string? WeightColumnName { get; set; } = "SampleWeight";
+    public string? ExampleWeightColumnName { get; set; } = "SampleWeight";
     /// <summary>Probability that an original is replaced by a synthetic image of its class, drawn afresh every epoch.</summary>
     public double ReplacementProbability { get; set; } = 0.5;
 

@@ -50,7 +50,7 @@ public sealed class TrainingSet
         var pixelColumn = schema[ImageColumns.PixelsColumn];
         var isSynthetic = Optional(schema, options.IsSyntheticColumnName, BooleanDataViewType.Instance, "Boolean");
         var group = isSynthetic is null ? null : Optional(schema, options.SyntheticGroupColumnName, NumberDataViewType.UInt32, "UInt32");
-        var weight = Optional(schema, options.WeightColumnName, NumberDataViewType.Single, "Single");
+        var weight = Optional(schema, options.ExampleWeightColumnName, NumberDataViewType.Single, "Single");
         var columns = new List<DataViewSchema.Column> { label, pixelColumn };
         foreach (var c in new[] { isSynthetic, group, weight }) if (c is { } present) columns.Add(present);
 
@@ -73,7 +73,7 @@ public sealed class TrainingSet
             uint groupNumber = 0; readGroup?.Invoke(ref groupNumber);
             float w = 1f; readWeight?.Invoke(ref w);
             if (!(w >= 0) || float.IsPositiveInfinity(w))
-                throw new InvalidDataException($"Row {row} has weight {w} in '{options.WeightColumnName}'; example weights must be finite and at least 0.");
+                throw new InvalidDataException($"Row {row} has weight {w} in '{options.ExampleWeightColumnName}'; example weights must be finite and at least 0.");
             if (key == 0 || key > numClasses) { set.SkippedMissingLabels++; continue; }
             int cls = (int)key - 1;
             if (!synthetic && groupNumber != 0)

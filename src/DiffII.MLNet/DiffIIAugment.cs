@@ -122,7 +122,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
     {
         var output = SchemaDefinition.Create(typeof(AddedRow));
         output[nameof(AddedRow.IsSynthetic)].ColumnName = Options.IsSyntheticColumnName;
-        output[nameof(AddedRow.SampleWeight)].ColumnName = Options.WeightColumnName;
+        output[nameof(AddedRow.SampleWeight)].ColumnName = Options.ExampleWeightColumnName;
         output[nameof(AddedRow.SyntheticGroup)].ColumnName = Options.SyntheticGroupColumnName;
         return SchemaContext.Transforms.CustomMapping<NoColumns, AddedRow>((_, _) => { }, contractName: null, outputSchemaDefinition: output)
             .GetOutputSchema(new SchemaShape([]));
@@ -173,7 +173,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 LabelColumnName = o.LabelColumnName,
                 ImageColumnName = o.ImageColumnName,
                 IsSyntheticColumnName = o.IsSyntheticColumnName,
-                WeightColumnName = o.WeightColumnName,
+                ExampleWeightColumnName = o.ExampleWeightColumnName,
                 SyntheticGroupColumnName = o.SyntheticGroupColumnName,
                 Rows = rows,
                 Failures = failures.Select(f => $"{f.SampleId}: {f.Reason}").ToList(),

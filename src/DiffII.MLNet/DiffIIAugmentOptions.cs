@@ -79,7 +79,7 @@ public sealed record DiffIIAugmentOptions
     public string IsSyntheticColumnName { get; init; } = "IsSynthetic";
 
     /// <summary>The added Single example-weight column: 1 for real rows and hard-labelled synthetic rows, the label's weight for Diff-Mix rows.</summary>
-    public string WeightColumnName { get; init; } = "SampleWeight";
+    public string ExampleWeightColumnName { get; init; } = "SampleWeight";
 
     /// <summary>
     /// The added UInt32 column numbering the synthetic images: 0 for real rows, 1, 2, ... per synthetic image, the same
@@ -87,7 +87,7 @@ public sealed record DiffIIAugmentOptions
     /// </summary>
     public string SyntheticGroupColumnName { get; init; } = "SyntheticGroup";
 
-    internal string[] AddedColumnNames => [IsSyntheticColumnName, WeightColumnName, SyntheticGroupColumnName];
+    internal string[] AddedColumnNames => [IsSyntheticColumnName, ExampleWeightColumnName, SyntheticGroupColumnName];
 
     public IProgress<AugmentationProgress>? Progress { get; init; }
 
@@ -115,10 +115,10 @@ public sealed record DiffIIAugmentOptions
         if (TargetCount is < 0) throw new ArgumentOutOfRangeException(nameof(TargetCount), $"The target count must be at least 0; got {TargetCount}.");
         _ = Budget;
         foreach (var (name, value) in new[] { (nameof(LabelColumnName), LabelColumnName), (nameof(ImageColumnName), ImageColumnName),
-                     (nameof(IsSyntheticColumnName), IsSyntheticColumnName), (nameof(WeightColumnName), WeightColumnName),
+                     (nameof(IsSyntheticColumnName), IsSyntheticColumnName), (nameof(ExampleWeightColumnName), ExampleWeightColumnName),
                      (nameof(SyntheticGroupColumnName), SyntheticGroupColumnName) })
             if (string.IsNullOrEmpty(value)) throw new ArgumentException($"{name} is empty.");
-        var names = new[] { LabelColumnName, ImageColumnName, IsSyntheticColumnName, WeightColumnName, SyntheticGroupColumnName };
+        var names = new[] { LabelColumnName, ImageColumnName, IsSyntheticColumnName, ExampleWeightColumnName, SyntheticGroupColumnName };
         if (names.Distinct(StringComparer.Ordinal).Count() != names.Length)
             throw new ArgumentException($"The label, image, IsSynthetic, weight and synthetic group columns need five different names; got {string.Join(", ", names.Select(n => $"'{n}'"))}.");
         // The method's own limits (ranges, finiteness, suffixes for the split ratio), at construction rather than at Fit.

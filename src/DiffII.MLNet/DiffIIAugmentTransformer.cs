@@ -50,7 +50,7 @@ public sealed class DiffIIAugmentTransformer : ITransformer
     public string LabelColumnName => _state.LabelColumnName;
     public string ImageColumnName => _state.ImageColumnName;
     public string IsSyntheticColumnName => _state.IsSyntheticColumnName;
-    public string WeightColumnName => _state.WeightColumnName;
+    public string ExampleWeightColumnName => _state.ExampleWeightColumnName;
     public string SyntheticGroupColumnName => _state.SyntheticGroupColumnName;
 
     /// <summary>The rows <c>Transform</c> appends, in order (a Diff-Mix image appears once per label, its rows in one group).</summary>
@@ -74,12 +74,12 @@ public sealed class DiffIIAugmentTransformer : ITransformer
         var builder = new DataViewSchema.Builder();
         foreach (var column in inputSchema)
         {
-            if (column.Name == IsSyntheticColumnName || column.Name == WeightColumnName || column.Name == SyntheticGroupColumnName)
+            if (column.Name == IsSyntheticColumnName || column.Name == ExampleWeightColumnName || column.Name == SyntheticGroupColumnName)
                 throw new ArgumentOutOfRangeException(nameof(inputSchema), $"The input already has a column '{column.Name}'; choose another name for DiffIIAugment's output column.");
             builder.AddColumn(column.Name, column.Type, column.Annotations);
         }
         builder.AddColumn(IsSyntheticColumnName, BooleanDataViewType.Instance);
-        builder.AddColumn(WeightColumnName, NumberDataViewType.Single);
+        builder.AddColumn(ExampleWeightColumnName, NumberDataViewType.Single);
         builder.AddColumn(SyntheticGroupColumnName, NumberDataViewType.UInt32);
         return builder.ToSchema();
     }
@@ -89,7 +89,7 @@ public sealed class DiffIIAugmentTransformer : ITransformer
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.Schema[ImageColumnName] is { Type: ImageDataViewType image }) DiffIIAugmentEstimator.CheckUnsized(ImageColumnName, image);
-        var view = new AugmentedDataView(input, LabelColumnName, ImageColumnName, SyntheticRows, IsSyntheticColumnName, WeightColumnName, SyntheticGroupColumnName);
+        var view = new AugmentedDataView(input, LabelColumnName, ImageColumnName, SyntheticRows, IsSyntheticColumnName, ExampleWeightColumnName, SyntheticGroupColumnName);
         // Fail now, not in the middle of a trainer's pass, when a class cannot be written in this input's label column.
         var codec = ColumnKinds.Label(input.Schema, LabelColumnName);
         foreach (var className in SyntheticRows.Select(r => r.ClassName).Distinct())
@@ -178,7 +178,7 @@ sealed record DiffIIAugmentState
     [JsonPropertyName("label_column")] public required string LabelColumnName { get; init; }
     [JsonPropertyName("image_column")] public required string ImageColumnName { get; init; }
     [JsonPropertyName("is_synthetic_column")] public required string IsSyntheticColumnName { get; init; }
-    [JsonPropertyName("weight_column")] public required string WeightColumnName { get; init; }
+    [JsonPropertyName("weight_column")] public required string ExampleWeightColumnName { get; init; }
     // Not required: state files written before synthetic groups existed load with the default name.
     [JsonPropertyName("synthetic_group_column")] public string SyntheticGroupColumnName { get; init; } = "SyntheticGroup";
     [JsonPropertyName("rows")] public required IReadOnlyList<Row> Rows { get; init; }

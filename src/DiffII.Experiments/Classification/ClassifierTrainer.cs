@@ -132,7 +132,7 @@ public sealed record ClassifierTrainer(string Name, Func<MLContext, TrainerColum
             ImageColumnName = c.Image ?? throw new ArgumentException(
                 "The ResNet-18 fine-tuning trainer reads images: set ClassifierComparisonOptions.ImageColumn to the data's image column."),
             ImageFolder = c.ImageFolder,
-            WeightColumnName = c.Weight,
+            ExampleWeightColumnName = c.Weight,
             IsSyntheticColumnName = c.IsSynthetic,
             SyntheticGroupColumnName = c.SyntheticGroup,
             ReplacementProbability = c.ReplacementProbability,
