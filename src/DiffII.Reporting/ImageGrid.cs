@@ -73,27 +73,25 @@ public static class ImageGrid
     }
 
     /// <summary>One row of images with a caption under each, like an interpolation path labelled with φ values.</summary>
-    public static byte[] InterpolationStripPng(IReadOnlyList<SKBitmap> images, IReadOnlyList<string> captions, ImageGridOptions? options = null)
-    {
-        ArgumentNullException.ThrowIfNull(images);
-        ArgumentNullException.ThrowIfNull(captions);
-        if (images.Count == 0) throw new ArgumentException("An interpolation strip needs at least one image.", nameof(images));
-        if (captions.Count != images.Count)
-            throw new ArgumentException($"An interpolation strip has {images.Count} images but {captions.Count} captions.", nameof(captions));
-        options = (options ?? new ImageGridOptions()) with { ColumnLabels = captions, ColumnLabelsBelow = true };
-        return RenderPng([images], options);
-    }
+    public static byte[] InterpolationStripPng(IReadOnlyList<SKBitmap> images, IReadOnlyList<string> captions, ImageGridOptions? options = null) =>
+        RenderPng([images], StripOptions(images, captions, options));
 
     /// <summary>The strip from encoded images.</summary>
     public static byte[] InterpolationStripPng(IReadOnlyList<byte[]> images, IReadOnlyList<string> captions, ImageGridOptions? options = null)
     {
+        var stripOptions = StripOptions(images, captions, options);
+        return RenderPng([images.Select(i => (byte[]?)(i ?? throw new ArgumentException("An interpolation strip image is null.", nameof(images)))).ToArray()], stripOptions);
+    }
+
+    /// <summary>A strip's checks (one caption per image, at least one image) and its options: the captions below the images.</summary>
+    static ImageGridOptions StripOptions<T>(IReadOnlyList<T> images, IReadOnlyList<string> captions, ImageGridOptions? options)
+    {
         ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(captions);
         if (images.Count == 0) throw new ArgumentException("An interpolation strip needs at least one image.", nameof(images));
         if (captions.Count != images.Count)
             throw new ArgumentException($"An interpolation strip has {images.Count} images but {captions.Count} captions.", nameof(captions));
-        options = (options ?? new ImageGridOptions()) with { ColumnLabels = captions, ColumnLabelsBelow = true };
-        return RenderPng([images.Select(i => (byte[]?)(i ?? throw new ArgumentException("An interpolation strip image is null.", nameof(images)))).ToArray()], options);
+        return (options ?? new ImageGridOptions()) with { ColumnLabels = captions, ColumnLabelsBelow = true };
     }
 
     static void Validate(IReadOnlyList<IReadOnlyList<SKBitmap?>> rows, ImageGridOptions o)
