@@ -123,6 +123,7 @@ public sealed record DiffIIAugmentOptions
             throw new ArgumentException($"The label, image, IsSynthetic, weight and synthetic group columns need five different names; got {string.Join(", ", names.Select(n => $"'{n}'"))}.");
         // The method's own limits (ranges, finiteness, suffixes for the split ratio), at construction rather than at Fit.
         OptionLimits.Check(ToAugmentationOptions());
+        OptionLimits.CheckSuffixes(ToAugmentationOptions());
     }
 
     internal AugmentationOptions ToAugmentationOptions() => new()

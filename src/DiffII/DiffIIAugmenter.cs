@@ -213,6 +213,8 @@ public sealed class DiffIIAugmenter : IDisposable
     /// <summary>Fit, then Generate.</summary>
     public IReadOnlyList<SyntheticImage> Run(IReadOnlyList<LabeledImage> images, IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        // Generation follows for certain: refuse what it would refuse before the hours of Fit.
+        OptionLimits.CheckSuffixes(_options);
         Fit(images, progress, cancellationToken);
         return Generate(progress, cancellationToken);
     }

@@ -37,8 +37,6 @@ public static class OptionLimits
                 break;
         }
         Real(problems, "the split ratio", "SplitRatio, --split", options.SplitRatio, 0, 1);
-        if (options.Strategy.UsesSuffixes() && options.SplitRatio > 0 && options.Suffixes.Count == 0)
-            problems.Add(Format($"{options.Strategy.Name()} with the split ratio {options.SplitRatio} (SplitRatio, --split) needs at least one prompt suffix (Suffixes, --suffix-preset, --suffix-file, or generated ones); use the split ratio 0 for none."));
         int steps = numTrainTimesteps ?? 1000;
         string bound = numTrainTimesteps is null ? "" : $" (the model was trained with {numTrainTimesteps} timesteps)";
         Whole(problems, "the sampling steps", "Generation.Steps, --sample-steps", options.Generation.Steps, 1, steps, bound);
@@ -62,6 +60,18 @@ public static class OptionLimits
         }
         if (options.Resolution is int r) Whole(problems, "the resolution", "Resolution", r, 8, 8192);
         return problems;
+    }
+
+    /// <summary>
+    /// Refuses options that cannot generate: a suffix-using strategy with a split ratio above 0 and no suffix. Checked
+    /// where generation is sure to follow (the augmenter's Run, the ML.NET options) and not by <see cref="Check"/>,
+    /// since learning and inversion alone (<c>diffii learn</c>, <c>invert</c>) need no suffix.
+    /// </summary>
+    /// <exception cref="ArgumentException">The split ratio needs suffixes and there are none.</exception>
+    public static void CheckSuffixes(AugmentationOptions options)
+    {
+        if (options.Strategy.UsesSuffixes() && options.SplitRatio > 0 && options.Suffixes.Count == 0)
+            throw new ArgumentException(Format($"{options.Strategy.Name()} with the split ratio {options.SplitRatio} (SplitRatio, --split) needs at least one prompt suffix (Suffixes, --suffix-preset, --suffix-file, or generated ones); use the split ratio 0 for none."), nameof(options));
     }
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> with every problem of <paramref name="options"/>.</summary>

@@ -360,7 +360,7 @@ public sealed class DiffIIAugmentTests(TinyAugment tiny)
     public void TheMethodsLimits_AreCheckedWhenTheEstimatorIsMade_NotAtFit()
     {
         string never = Path.Combine(tiny.Root, "never-made");
-        var noSuffix = Assert.Throws<ArgumentOutOfRangeException>(() => new DiffIIAugmentEstimator(TinyAugment.Options(never) with { SplitRatio = 0.3, Suffixes = [] }));
+        var noSuffix = Assert.Throws<ArgumentException>(() => new DiffIIAugmentEstimator(TinyAugment.Options(never) with { SplitRatio = 0.3, Suffixes = [] }));
         Assert.Contains("needs at least one prompt suffix", noSuffix.Message);
         var nanGuidance = Assert.Throws<ArgumentOutOfRangeException>(() =>
             new DiffIIAugmentEstimator(TinyAugment.Options(never) with { Generation = new GenerationOptions { GuidanceScale = double.NaN } }));

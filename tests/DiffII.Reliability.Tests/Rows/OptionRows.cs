@@ -192,7 +192,6 @@ public static partial class OptionRows
             (good with { Concepts = good.Concepts! with { BatchSize = 0 } }, "--batch"),
             (good with { Concepts = good.Concepts! with { TokenLearningRate = double.NaN } }, "Concepts.TokenLearningRate"),
             (good with { Generation = good.Generation with { BatchSize = 0 } }, "Generation.BatchSize"),
-            (good with { Suffixes = [] }, "needs at least one prompt suffix (Suffixes, --suffix-preset"),
             (good with { Concepts = good.Concepts! with { Metaclass = "cat" } }, "Concepts.Metaclass ('cat') differs from the run's Metaclass ('bird')"),
         ];
         foreach (var (options, names) in bad)
@@ -212,6 +211,11 @@ public static partial class OptionRows
                 Assert.False(Directory.Exists(work), $"{work} was created by a refused run");
             }
             var decimals = Assert.Throws<ArgumentOutOfRangeException>(() => new DiffIIAugmenter(sd, good with { Budget = new SampleBudget.Expansion(1500.5) }, s.Path("w")));
+            // A split ratio that needs suffixes, and none: refused by Run before concept learning (learn and invert alone need none).
+            string noSuffixWork = s.Path("w-no-suffix");
+            using (var augmenter = new DiffIIAugmenter(sd, good with { Suffixes = [] }, noSuffixWork))
+                Assert.Contains("needs at least one prompt suffix", Assert.Throws<ArgumentException>(() => augmenter.Run(Tiny.Images(("a", 2), ("b", 2)))).Message);
+            Assert.False(Directory.Exists(Path.Combine(noSuffixWork, "concepts")));
             Assert.Contains("got 1500.5", decimals.Message); // not 1500,5 under de_DE
         }
         finally { CultureInfo.CurrentCulture = before; }
