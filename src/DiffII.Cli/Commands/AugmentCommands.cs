@@ -29,18 +29,8 @@ public static class AugmentCommands
     static async Task<int> RunAsync(CliOutput output, ParseResult parse, GlobalOptions global, MethodOptions m, Step step, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
-        string work = Path.GetFullPath(parse.GetValue(m.Work)!);
-        string device = parse.GetValue(global.Device)!;
-        string dtype = parse.GetValue(global.DType)!;
-        UpFrontChecks.WorkFolder(work);
-        UpFrontChecks.TempFolder();
-        UpFrontChecks.DType(device, dtype);
-        // Held before the settings are read or saved: a second run on this folder must not overwrite the first's settings.
-        using var workLock = WorkFolderLock.Acquire(work);
-        var saved = RunSettings.Load(work);
-        var merged = m.Given(parse, global).Over(saved);
-        UpFrontChecks.Options(merged, work);
-        UpFrontChecks.WorkOutsideImages(work, merged);
+        using var start = RunStart.Open(parse, global, m);
+        var (work, device, dtype, workLock, saved, merged) = (start.Work, start.Device, start.DType, start.Lock, start.Saved, start.Merged);
         var images = RunPreparation.LoadImages(output, merged, work, saved);
         merged = merged with { ImagesFingerprint = images.Fingerprint() };
         var run = ResolvedRun.From(merged, work, images, RunPreparation.ResolveModel(merged));

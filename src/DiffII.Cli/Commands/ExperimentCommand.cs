@@ -91,18 +91,8 @@ public static class ExperimentCommand
     static async Task<int> RunAsync(CliOutput cli, ParseResult parse, GlobalOptions global, MethodOptions m, Settings settings, CancellationToken cancel)
     {
         var clock = Stopwatch.StartNew();
-        string work = Path.GetFullPath(parse.GetValue(m.Work)!);
-        string device = parse.GetValue(global.Device)!;
-        string dtype = parse.GetValue(global.DType)!;
-        UpFrontChecks.WorkFolder(work);
-        UpFrontChecks.TempFolder();
-        UpFrontChecks.DType(device, dtype);
-        CheckModelOutput(settings.Output, work);
-        using var workLock = WorkFolderLock.Acquire(work);
-        var saved = RunSettings.Load(work);
-        var merged = m.Given(parse, global).Over(saved);
-        UpFrontChecks.Options(merged, work);
-        UpFrontChecks.WorkOutsideImages(work, merged);
+        using var start = RunStart.Open(parse, global, m, work => CheckModelOutput(settings.Output, work));
+        var (work, device, dtype, saved, merged) = (start.Work, start.Device, start.DType, start.Saved, start.Merged);
         var all = RunPreparation.LoadImages(cli, merged, work, saved);
         merged = merged with { ImagesFingerprint = all.Fingerprint() };
 
