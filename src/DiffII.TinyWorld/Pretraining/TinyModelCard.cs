@@ -50,6 +50,7 @@ public static class TinyModelCard
         {
             Scale = 3, RowLabels = SampleSuffixes.ToList(), Title = "a photo of a clothing item ... (DDIM 25 steps, CFG 7.5, seed 7)", MaxRowLabelWidth = 300,
         }));
+        WriteKindGrids(sd, folder);
 
         // VAE reconstructions of held-out pictures (Fashion-MNIST test split, all contexts).
         string? reconstructionNote = null;
@@ -92,7 +93,7 @@ public static class TinyModelCard
         card.AppendLine();
         card.AppendLine("- Items: Fashion-MNIST (Zalando, MIT licence) training split, 60,000 28×28 grey items in 10 classes, read from Debian's `dataset-fashion-mnist`.");
         card.AppendLine("- Each training picture is composed at 32×32 RGB from one item and a random context: background pattern (plain, gradient, striped, checkered, dotted), background colour and item colour (10 named colours, never equal), item scale (0.7–1.1) and position (±3 px).");
-        card.AppendLine("- Captions describe the context only, never the item's class: `a photo of a [small |large ]clothing item in <colour> on a <pattern> <colour> background`.");
+        card.AppendLine($"- Captions describe the context and, in {options.KindCaptions:P0} of the non-empty ones, the item's coarse kind ({string.Join(", ", ItemKinds.Words)}), never its class: `a photo of a [small |large ]<kind or clothing item> in <colour> on a <pattern> <colour> background`. The fine-grained classes within a kind (four tops, three kinds of footwear) are left to concept learning, as species within \"bird\" are for Stable Diffusion.");
         card.AppendLine($"- {options.PartialCaptions:P0} of captions mention a random subset of the attributes, {options.CaptionDropout:P0} are empty (for classifier-free guidance), the rest are full.");
         card.AppendLine($"- Tokenizer: a byte-level BPE vocabulary of {sd.Tokenizer.VocabSize} entries in CLIP's file format, learned by our own code from the caption words (`BpeVocabularyBuilder`).");
         card.AppendLine();
@@ -116,7 +117,9 @@ public static class TinyModelCard
         card.AppendLine();
         card.AppendLine($"- Seed {options.Seed}; batch {options.BatchSize}; AdamW.");
         card.AppendLine($"- Stage 1, VAE: {options.VaeSteps} steps, lr {options.VaeLearningRate}, L1 reconstruction + {options.VaeKlWeight} × KL; then scaling factor = 1 / std of the latent means.");
-        card.AppendLine($"- Stage 2, U-Net + text encoder jointly: {options.UNetSteps} steps, lr {options.UNetLearningRate}, ε-prediction MSE, gradient clipping 1.0, EMA {options.EmaDecay} (the EMA weights are exported).");
+        card.AppendLine($"- Stage 2, U-Net + text encoder jointly: {options.UNetSteps} steps, lr {options.UNetLearningRate}, ε-prediction MSE" +
+                        (options.MinSnrGamma > 0 ? $" weighted by min-SNR-γ (γ = {options.MinSnrGamma})" : "") + $", gradient clipping 1.0, EMA {options.EmaDecay} (the EMA weights are exported).");
+        card.AppendLine($"- Learning rates warm up linearly for {options.WarmupSteps} steps, then decay on a cosine to 5 % of the peak.");
         if (vaeState is not null) card.AppendLine($"- VAE final loss {Last(vaeState)}, {TimeSpan.FromSeconds(vaeState.ElapsedSeconds):hh\\:mm\\:ss} of training.");
         if (unetState is not null) card.AppendLine($"- U-Net final loss {Last(unetState)}, {TimeSpan.FromSeconds(unetState.ElapsedSeconds):hh\\:mm\\:ss} of training.");
         card.AppendLine("- Times are wall-clock on a 2-core CPU that was also running builds and tests.");
@@ -129,6 +132,10 @@ public static class TinyModelCard
         card.AppendLine();
         card.AppendLine("![samples](samples.png)");
         card.AppendLine();
+        card.AppendLine("One grid per kind: the prompt `a photo of a <kind> <context>`, each row a context, each column a seed. The judge's share of such samples that fall in the prompted kind is the `kind_prior` gate (`diffii judge-generator`).");
+        card.AppendLine();
+        foreach (string kind in ItemKinds.Words) card.AppendLine($"![{kind}](samples-{kind}.png)");
+        card.AppendLine();
         card.AppendLine("VAE reconstructions (top: held-out pictures, bottom: decoded latents):");
         card.AppendLine();
         card.AppendLine("![vae](vae-reconstructions.png)");
@@ -139,7 +146,8 @@ public static class TinyModelCard
         card.AppendLine();
         card.AppendLine("```bash");
         card.AppendLine("sudo apt-get install dataset-fashion-mnist");
-        card.AppendLine($"dotnet run --project src/DiffII.Cli -c Release -- pretrain-tiny --work pretrain-work --out models/tiny-sd --seed {options.Seed} --vae-steps {options.VaeSteps} --unet-steps {options.UNetSteps} --batch {options.BatchSize}");
+        card.AppendLine(string.Create(CultureInfo.InvariantCulture,
+            $"dotnet run --project src/DiffII.Cli -c Release -- pretrain-tiny --work pretrain-work --out models/tiny-sd --seed {options.Seed} --vae-steps {options.VaeSteps} --unet-steps {options.UNetSteps} --batch {options.BatchSize} --latent-size {options.LatentSize} --latent-channels {options.LatentChannels} --vae-learning-rate {options.VaeLearningRate} --unet-learning-rate {options.UNetLearningRate}"));
         card.AppendLine("```");
         card.AppendLine();
         card.AppendLine("The run checkpoints every few hundred steps and resumes where it stopped when the same command is run again.");
@@ -148,6 +156,34 @@ public static class TinyModelCard
         card.AppendLine();
         card.AppendLine("32×32 pictures of one synthetic world: the model knows clothing shapes and a handful of contexts, nothing else. It is a test and demonstration model, not a generator for real data.");
         File.WriteAllText(Path.Combine(folder, "MODEL_CARD.md"), card.ToString());
+    }
+
+    /// <summary>Contexts (rows) of each kind's grid: two keep the card's sampling time near that of the context grid.</summary>
+    const int KindGridContexts = 2;
+
+    /// <summary>A grid per coarse kind: rows the first sample contexts, columns seeds (the same noise for every kind).</summary>
+    static void WriteKindGrids(StableDiffusion sd, string folder)
+    {
+        const int columns = 6;
+        using var outer = NewDisposeScope();
+        var unconditional = sd.EncodePrompts([""]);
+        foreach (string kind in ItemKinds.Words)
+        {
+            var rows = new List<IReadOnlyList<byte[]?>>();
+            foreach (var suffix in SampleSuffixes.Take(KindGridContexts))
+            {
+                using var scope = NewDisposeScope();
+                using var generator = new Generator(7);
+                var noise = randn([columns, sd.LatentChannels, sd.ImageSize / sd.Vae.DownscaleFactor, sd.ImageSize / sd.Vae.DownscaleFactor], generator: generator);
+                var text = sd.EncodePrompts(Enumerable.Repeat($"a photo of a {kind} {suffix}", columns).ToList());
+                var images = sd.DecodeLatents(Sampling.Ddim(sd, noise, Sampling.Constant(text), unconditional, 7.5, 25));
+                rows.Add(Enumerable.Range(0, columns).Select(i => (byte[]?)ImageCodec.ToPng(images[i])).ToList());
+            }
+            File.WriteAllBytes(Path.Combine(folder, $"samples-{kind}.png"), ImageGrid.RenderPng(rows, new ImageGridOptions
+            {
+                Scale = 3, RowLabels = SampleSuffixes.Take(KindGridContexts).ToList(), Title = $"a photo of a {kind} ... (DDIM 25 steps, CFG 7.5, seed 7)", MaxRowLabelWidth = 300,
+            }));
+        }
     }
 
     static string Last(StageState state) => state.Losses.Count == 0 ? "n/a" : state.Losses[^1].Loss.ToString("F4", CultureInfo.InvariantCulture);

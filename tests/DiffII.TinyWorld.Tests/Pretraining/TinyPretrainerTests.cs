@@ -105,6 +105,12 @@ public sealed class TinyPretrainerTests : IDisposable
         string card = File.ReadAllText(Path.Combine(output, "MODEL_CARD.md"));
         Assert.Contains("channels 32/64, 1 layer(s) per block, 2× downsampling: 32×32×3 → 16×16×4", card);
         Assert.Contains("cross-attention at 8×8 and 4×4", card);
+        // One sample grid per coarse kind, and the recipe that made it, down to the options that reproduce it.
+        Assert.All(ItemKinds.Words, kind => Assert.True(File.Exists(Path.Combine(output, $"samples-{kind}.png")), kind));
+        Assert.All(ItemKinds.Words, kind => Assert.Contains($"![{kind}](samples-{kind}.png)", card));
+        Assert.Contains("min-SNR-γ (γ = 5)", card);
+        Assert.Contains("--latent-size 16 --latent-channels 4", card);
+        Assert.Contains("never its class", card);
     }
 
     [Fact]
