@@ -28,6 +28,8 @@ public static class ResourceRows
         new("resources.pixel-bomb.cli", Area.Resources, Layer.Cli, BombWhen, BombThen, BombCli),
         MatrixRow.Sync("resources.missing-synthetic.library", Area.Resources, Layer.Library, MissingWhen, MissingThen, MissingLibrary),
         new("resources.missing-synthetic.cli", Area.Resources, Layer.Cli, MissingWhen, MissingThen, MissingCli),
+        new("resources.missing-synthetic.experiment", Area.Resources, Layer.Cli, "a synthetic PNG deleted after `diffii experiment`, then the experiment again",
+            "the missing image is made again (the same bytes) and the experiment ends as before (it failed with \"Event we were waiting on was subject to an exception\")", MissingExperiment),
         MatrixRow.Sync("resources.nonfinite-loss.library", Area.Resources, Layer.Library, "concept learning whose loss becomes NaN (a NaN weight in the U-Net)",
             "learning stops at that step with a message naming the step and the loss; no concepts.json, no checkpoint of the NaN state", NonFiniteLoss),
         MatrixRow.Sync("resources.damaged-own-json.library", Area.Resources, Layer.Library, OwnJsonWhen, OwnJsonThen, OwnJsonLibrary),
@@ -114,6 +116,24 @@ public static class ResourceRows
         Assert.Contains("\"synthetic\": 8", rerun.Stdout);
         Assert.Equal(bytes, File.ReadAllBytes(pngs[3]));
         Assert.Equal(8, Outputs.ManifestLines(work));
+    }
+
+    static async Task MissingExperiment(Scratch s)
+    {
+        string images = Tiny.Folder(s.Path("images"), ("a", 4), ("b", 4));
+        string work = s.Path("work");
+        string[] args = ["experiment", .. Tiny.CliArgs(work, images, "--expansion", "1"), "--out", s.Path("model.zip"), "--test-fraction", "0.5", "--json"];
+        var first = await CliRunner.Run(args);
+        first.AssertOk();
+        string run = Path.Combine(work, "runs", "diff-ii"); // the experiment's augmenter folder for its strategy
+        var pngs = Outputs.Pngs(run);
+        Assert.NotEmpty(pngs);
+        byte[] bytes = File.ReadAllBytes(pngs[^1]);
+        File.Delete(pngs[^1]);
+        var rerun = await CliRunner.Run(args);
+        rerun.AssertOk();
+        Assert.Equal(bytes, File.ReadAllBytes(pngs[^1]));
+        Assert.Equal(pngs.Length, Outputs.ManifestLines(run));
     }
 
     // ---- a NaN loss ----
