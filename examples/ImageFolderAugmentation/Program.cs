@@ -144,13 +144,12 @@ var augmentOptions = new DiffIIAugmentOptions
     Generation = new GenerationOptions { Steps = sampleSteps, GuidanceScale = guidance },
     Seed = seed,
     CacheFolder = named.GetValueOrDefault("work"),
-    Progress = new ConsoleProgress(),
 };
 
 // The augmenter is appended with TransformerScope.Training: fitting the chain trains the featurizer and the
 // classifier on originals + synthetic rows, while the fitted chain's Transform and its scoring model leave it out.
 var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
-    .Append(ml.Transforms.DiffIIAugment(augmentOptions), TransformerScope.Training)
+    .Append(ml.Transforms.DiffIIAugment(augmentOptions, progress: new ConsoleProgress()), TransformerScope.Training)
     .Append(ImageFeaturizer.Create(ml, train.Schema, new ImageFeaturizerOptions { ImageColumn = "ImagePath", CacheFeatures = false }))
     .AppendCacheCheckpoint(ml)
     .Append(ClassifierTrainer.LbfgsMaximumEntropy().Create(ml, new TrainerColumns("Label", "Features", "SampleWeight")))

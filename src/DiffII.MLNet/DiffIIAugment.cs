@@ -32,14 +32,34 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
     /// <summary>The state file the transformer writes into its cache folder and <see cref="DiffIIAugmentTransformer.LoadFrom"/> reads.</summary>
     public const string StateFileName = "diffii-mlnet.json";
 
-    public DiffIIAugmentEstimator(DiffIIAugmentOptions options)
+    readonly IProgress<AugmentationProgress>? _progress;
+    readonly CancellationToken _cancellationToken;
+
+    /// <param name="options">What to augment and how (settings only; the options record holds no live objects).</param>
+    /// <param name="generator">An already loaded model, used as is and never disposed (the caller owns it), instead of
+    /// <see cref="DiffIIAugmentOptions.GeneratorPath"/>. While fitting, the learned tokens are added to it and its LoRA
+    /// merged; the LoRA is taken off again afterwards.</param>
+    /// <param name="progress">Reports of Fit's stages (learn, invert, generate).</param>
+    /// <param name="cancellationToken">Stops Fit at the next step; a Fit with the same cache folder resumes there.</param>
+    public DiffIIAugmentEstimator(DiffIIAugmentOptions options, StableDiffusion? generator = null,
+        IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if ((options.GeneratorPath is null) == (generator is null))
+            throw new ArgumentException(generator is null
+                ? "DiffIIAugment needs a generator: set GeneratorPath (a Stable Diffusion folder) or pass a loaded StableDiffusion."
+                : "Set GeneratorPath or pass a loaded generator, not both.");
         options.Validate();
         Options = options;
+        Generator = generator;
+        _progress = progress;
+        _cancellationToken = cancellationToken;
     }
 
     public DiffIIAugmentOptions Options { get; }
+
+    /// <summary>The loaded model given to the constructor, or null when <see cref="DiffIIAugmentOptions.GeneratorPath"/> is loaded for each Fit.</summary>
+    public StableDiffusion? Generator { get; }
 
     /// <summary>This estimator as a chain with scope <see cref="TransformerScope.Training"/>, ready for <c>.Append(featurizer).Append(trainer)</c>.</summary>
     public EstimatorChain<DiffIIAugmentTransformer> TrainingOnly() => new EstimatorChain<ITransformer>().Append(this, TransformerScope.Training);
@@ -145,7 +165,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
 
         var (images, describe, skipped) = ReadImages(input, label, kind);
         var augmentation = o.ToAugmentationOptions();
-        var generator = o.Generator ?? StableDiffusion.Load(o.GeneratorPath!, new StableDiffusionLoadOptions { Device = TorchSharp.torch.device(o.Device) });
+        var generator = Generator ?? StableDiffusion.Load(o.GeneratorPath!, new StableDiffusionLoadOptions { Device = TorchSharp.torch.device(o.Device) });
         try
         {
             string cache = Path.GetFullPath(o.CacheFolder ?? DefaultCacheFolder(images, generator, o));
@@ -157,7 +177,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
             IReadOnlyList<GenerationFailure> failures;
             using (var augmenter = new DiffIIAugmenter(generator, augmentation, cache))
             {
-                try { synthetic = augmenter.Run(images, o.Progress, o.CancellationToken); }
+                try { synthetic = augmenter.Run(images, _progress, _cancellationToken); }
                 catch (Imaging.ImageDecodeException e) when (describe.TryGetValue(e.ImageSource, out var where))
                 {
                     // The method knows images by id; an ML.NET user knows them by row, column and file.
@@ -184,7 +204,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
         }
         finally
         {
-            if (o.Generator is null) generator.Dispose();
+            if (Generator is null) generator.Dispose();
         }
     }
 
@@ -305,7 +325,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
         string settings = JsonSerializer.Serialize(new
         {
             model, o.Metaclass, Strategy = o.Strategy.Name(), o.SplitRatio, o.Suffixes, o.Seed, o.Concepts, o.Inversion, o.Generation, o.Resolution,
-            Device = o.Generator is null ? o.Device : generator.Device.ToString(), DType = generator.DType.ToString(),
+            Device = o.GeneratorPath is not null ? o.Device : generator.Device.ToString(), DType = generator.DType.ToString(),
         });
         hash.AppendData(Encoding.UTF8.GetBytes(settings));
         return Path.Combine(Path.GetTempPath(), "diffii-mlnet", Convert.ToHexStringLower(hash.GetHashAndReset())[..20]);

@@ -23,14 +23,11 @@ public sealed record DiffIIAugmentOptions
     /// <summary>The folder relative paths of a path column resolve against (absolute paths ignore it); the working directory when null.</summary>
     public string? ImageFolder { get; init; }
 
-    /// <summary>A diffusers Stable Diffusion folder (or single-file checkpoint) loaded for <c>Fit</c> and released after it. Set this or <see cref="Generator"/>.</summary>
-    public string? GeneratorPath { get; init; }
-
     /// <summary>
-    /// An already loaded model, used as is and never disposed (the caller owns it); set this or <see cref="GeneratorPath"/>.
-    /// While fitting, the learned tokens are added to it and its LoRA merged; the LoRA is taken off again afterwards.
+    /// A diffusers Stable Diffusion folder (or single-file checkpoint) loaded for <c>Fit</c> and released after it. Set
+    /// this, or give the estimator an already loaded model (its <c>generator</c> parameter).
     /// </summary>
-    public StableDiffusion? Generator { get; init; }
+    public string? GeneratorPath { get; init; }
 
     /// <summary>The dataset's theme word(s) in the prompt: "bird", "aircraft", "flower".</summary>
     public required string Metaclass { get; init; }
@@ -51,7 +48,7 @@ public sealed record DiffIIAugmentOptions
 
     public long Seed { get; init; }
 
-    /// <summary>Concept learning (step 1); the metaclass and seed above win over the ones set here.</summary>
+    /// <summary>Concept learning (step 1); leave its metaclass empty (the one above is used); its seed defaults to the one above.</summary>
     public ConceptOptions? Concepts { get; init; }
 
     /// <summary>DDIM inversion (step 2a).</summary>
@@ -63,7 +60,7 @@ public sealed record DiffIIAugmentOptions
     /// <summary>Pixel size of the generated images; the model's native size by default.</summary>
     public int? Resolution { get; init; }
 
-    /// <summary>The device <see cref="GeneratorPath"/> is loaded on: "cpu" (default), "cuda", "cuda:1" ... (ignored for <see cref="Generator"/>).</summary>
+    /// <summary>The device <see cref="GeneratorPath"/> is loaded on: "cpu" (default), "cuda", "cuda:1" ... (ignored for a loaded generator).</summary>
     public string Device { get; init; } = "cpu";
 
     /// <summary>
@@ -89,10 +86,6 @@ public sealed record DiffIIAugmentOptions
 
     internal string[] AddedColumnNames => [IsSyntheticColumnName, ExampleWeightColumnName, SyntheticGroupColumnName];
 
-    public IProgress<AugmentationProgress>? Progress { get; init; }
-
-    public CancellationToken CancellationToken { get; init; }
-
     internal SampleBudget Budget => (ExpansionRate, TargetCount) switch
     {
         (not null, not null) => throw new ArgumentException($"Set ExpansionRate ({ExpansionRate}) or TargetCount ({TargetCount}), not both."),
@@ -104,10 +97,6 @@ public sealed record DiffIIAugmentOptions
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(Metaclass)) throw new ArgumentException("DiffIIAugment needs a metaclass (the dataset's theme word, e.g. \"bird\").");
-        if ((GeneratorPath is null) == (Generator is null))
-            throw new ArgumentException(GeneratorPath is null
-                ? "DiffIIAugment needs a generator: set GeneratorPath (a Stable Diffusion folder) or Generator (a loaded StableDiffusion)."
-                : "Set GeneratorPath or Generator, not both.");
         if (GeneratorPath is not null && !Directory.Exists(GeneratorPath) && !File.Exists(GeneratorPath))
             throw new DirectoryNotFoundException($"The generator {Path.GetFullPath(GeneratorPath)} does not exist (GeneratorPath: a diffusers folder or a checkpoint file).");
         if (ExpansionRate is < 0 || ExpansionRate is double r && double.IsNaN(r))

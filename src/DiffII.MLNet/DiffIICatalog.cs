@@ -18,21 +18,29 @@ public static class DiffIICatalog
     /// <paramref name="data"/> followed by the synthetic rows, with the IsSynthetic, weight and synthetic-group columns.
     /// Augment training data only; test data stays as it is.
     /// </summary>
-    public static IDataView DiffIIAugment(this DataOperationsCatalog catalog, IDataView data, DiffIIAugmentOptions options)
+    /// <param name="generator">An already loaded model instead of <see cref="DiffIIAugmentOptions.GeneratorPath"/> (see <see cref="DiffIIAugmentEstimator(DiffIIAugmentOptions, StableDiffusion?, IProgress{AugmentationProgress}?, CancellationToken)"/>).</param>
+    /// <param name="progress">Reports of the stages (learn, invert, generate).</param>
+    /// <param name="cancellationToken">Stops at the next step; the same call resumes from the cache folder.</param>
+    public static IDataView DiffIIAugment(this DataOperationsCatalog catalog, IDataView data, DiffIIAugmentOptions options,
+        StableDiffusion? generator = null, IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(data);
-        return new DiffIIAugmentEstimator(options).Fit(data).Transform(data);
+        return new DiffIIAugmentEstimator(options, generator, progress, cancellationToken).Fit(data).Transform(data);
     }
 
     /// <summary>
     /// Diff-II augmentation: appends synthetic rows of every class. Append it with <see cref="Microsoft.ML.Data.TransformerScope.Training"/>
     /// (or use <see cref="DiffIIAugmentEstimator.TrainingOnly"/>) so scoring models leave it out.
     /// </summary>
-    public static DiffIIAugmentEstimator DiffIIAugment(this TransformsCatalog catalog, DiffIIAugmentOptions options)
+    /// <param name="generator">An already loaded model instead of <see cref="DiffIIAugmentOptions.GeneratorPath"/>.</param>
+    /// <param name="progress">Reports of Fit's stages.</param>
+    /// <param name="cancellationToken">Stops Fit at the next step; a Fit with the same cache folder resumes there.</param>
+    public static DiffIIAugmentEstimator DiffIIAugment(this TransformsCatalog catalog, DiffIIAugmentOptions options,
+        StableDiffusion? generator = null, IProgress<AugmentationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new DiffIIAugmentEstimator(options);
+        return new DiffIIAugmentEstimator(options, generator, progress, cancellationToken);
     }
 
     /// <summary>Diff-II augmentation with a generator loaded from <paramref name="generatorPath"/> (a diffusers folder or checkpoint) on <paramref name="device"/>.</summary>
@@ -51,8 +59,7 @@ public static class DiffIICatalog
     public static DiffIIAugmentEstimator DiffIIAugment(this TransformsCatalog catalog, string labelColumnName, string imageColumnName,
         StableDiffusion generator, string metaclass, double expansionRate = 5, Strategy strategy = Strategy.DiffII, IReadOnlyList<string>? suffixes = null,
         string? imageFolder = null, string? cacheFolder = null, long seed = 0) =>
-        catalog.DiffIIAugment(Convenience(labelColumnName, imageColumnName, metaclass, expansionRate, strategy, suffixes, imageFolder, cacheFolder, seed)
-            with { Generator = generator });
+        catalog.DiffIIAugment(Convenience(labelColumnName, imageColumnName, metaclass, expansionRate, strategy, suffixes, imageFolder, cacheFolder, seed), generator);
 
     static DiffIIAugmentOptions Convenience(string label, string image, string metaclass, double expansionRate, Strategy strategy,
         IReadOnlyList<string>? suffixes, string? imageFolder, string? cacheFolder, long seed) => new()

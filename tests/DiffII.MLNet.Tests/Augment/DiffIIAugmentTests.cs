@@ -221,7 +221,7 @@ public sealed class DiffIIAugmentTests(TinyAugment tiny)
         var before = Directory.GetFiles(copy, "*", SearchOption.AllDirectories).Where(f => !f.EndsWith(".owner") && !f.EndsWith(DiffIIAugmentEstimator.StateFileName) && !f.EndsWith("fit.json")) // rewritten by every fit
             .ToDictionary(f => f, File.GetLastWriteTimeUtc);
         var stages = new List<AugmentationProgress>();
-        var refit = new DiffIIAugmentEstimator(TinyAugment.Options(copy) with { Progress = new Progress(stages.Add) }).Fit(tiny.Train);
+        var refit = new DiffIIAugmentEstimator(TinyAugment.Options(copy), progress: new Progress(stages.Add)).Fit(tiny.Train);
         Assert.DoesNotContain(stages, p => p.Stage == "learn");
         Assert.All(stages.Where(p => p.Stage == "generate"), p => Assert.Equal(p.Total, p.Done));
         Assert.All(before, f => Assert.Equal(f.Value, File.GetLastWriteTimeUtc(f.Key))); // concepts, inversions, images: untouched

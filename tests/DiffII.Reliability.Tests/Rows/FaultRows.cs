@@ -119,17 +119,15 @@ public static class FaultRows
         var whole = new DiffIIAugmentEstimator(Tiny.MLNet(straight)).Fit(data);
 
         using var cancel = new CancellationTokenSource();
-        var stopping = Tiny.MLNet(resumed) with
-        {
-            Progress = new SyncProgress<AugmentationProgress>(p => { if (p.Stage == "generate" && p.Done >= 3) cancel.Cancel(); }),
-            CancellationToken = cancel.Token,
-        };
-        Assert.ThrowsAny<OperationCanceledException>(() => new DiffIIAugmentEstimator(stopping).Fit(data));
+        var stopping = new DiffIIAugmentEstimator(Tiny.MLNet(resumed),
+            progress: new SyncProgress<AugmentationProgress>(p => { if (p.Stage == "generate" && p.Done >= 3) cancel.Cancel(); }),
+            cancellationToken: cancel.Token);
+        Assert.ThrowsAny<OperationCanceledException>(() => stopping.Fit(data));
         int made = Outputs.ManifestLines(resumed);
         Assert.InRange(made, 3, 9);
 
         var seen = new List<AugmentationProgress>();
-        var again = new DiffIIAugmentEstimator(Tiny.MLNet(resumed) with { Progress = new SyncProgress<AugmentationProgress>(seen.Add) }).Fit(data);
+        var again = new DiffIIAugmentEstimator(Tiny.MLNet(resumed), progress: new SyncProgress<AugmentationProgress>(seen.Add)).Fit(data);
         Assert.DoesNotContain(seen, p => p.Stage is "learn" or "invert" && p.Done == 1);
         Assert.Equal(made, seen.First(p => p.Stage == "generate").Done);
         Assert.Equal(whole.SyntheticRows.Select(r => (r.ClassName, Path.GetRelativePath(straight, r.ImagePath), r.Weight)),

@@ -197,8 +197,8 @@ public static class ModelRows
         Poison(sd);
         string images = Tiny.Folder(s.Path("images"), ("a", 2), ("b", 2));
         string cache = s.Path("cache");
-        var options = Tiny.MLNet(cache, strategy: Strategy.TwoStageOnly) with { GeneratorPath = null, Generator = sd };
-        var fitted = new DiffIIAugmentEstimator(options).Fit(ImageFolderDataset.Load(new MLContext(seed: 1), images));
+        var options = Tiny.MLNet(cache, strategy: Strategy.TwoStageOnly) with { GeneratorPath = null };
+        var fitted = new DiffIIAugmentEstimator(options, sd).Fit(ImageFolderDataset.Load(new MLContext(seed: 1), images));
         Assert.NotEmpty(fitted.Failures);
         Assert.Equal(8, fitted.SyntheticRows.Count + fitted.Failures.Count);
         Assert.All(fitted.Failures, f => Assert.Contains("NaN", f));
