@@ -16,6 +16,9 @@ public sealed class TinyExperimentCommandTests : IDisposable
     [Theory]
     [InlineData("--shots", "5,x", "--shots: 'x' is not a positive whole number.")]
     [InlineData("--shots", "0", "--shots: '0' is not a positive whole number.")]
+    [InlineData("--shots", "5,99999999", "--shots: 99999999 is more than 1000 pictures per class")]
+    [InlineData("--shots", "1e3", "--shots: '1e3' is not a positive whole number.")]
+    [InlineData("--seeds", "1,99999999999999999999", "--seeds: '99999999999999999999' is not a whole number.")]
     [InlineData("--seeds", "1,two", "--seeds: 'two' is not a whole number.")]
     [InlineData("--methods", "original,diff-i", "--methods: 'diff-i' is not 'original' or a strategy")]
     public async Task BadLists_AreOneLineErrorsNamingTheValue(string option, string value, string expected)

@@ -112,8 +112,13 @@ public static class TinyExperimentCommand
     static IReadOnlyList<string>? List(string? text) =>
         text is null ? null : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
 
+    /// <summary>The most training pictures per class a tiny experiment takes: few-shot sets, well inside Fashion-MNIST's 6 000 items a class.</summary>
+    const int MaxShots = 1000;
+
     static IReadOnlyList<int>? Ints(string? text, string option) => List(text)?.Select(t =>
-        int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0 ? v : throw new CliException($"{option}: '{t}' is not a positive whole number.")).ToList();
+        int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v > 0
+            ? v <= MaxShots ? v : throw new CliException($"{option}: {v} is more than {MaxShots} pictures per class; the tiny experiment is a few-shot study.")
+            : throw new CliException($"{option}: '{t}' is not a positive whole number.")).ToList();
 
     static IReadOnlyList<long>? Longs(string? text) => List(text)?.Select(t =>
         long.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) ? v : throw new CliException($"--seeds: '{t}' is not a whole number.")).ToList();
