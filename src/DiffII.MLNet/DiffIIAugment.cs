@@ -175,6 +175,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 throw new ArgumentException($"The cache folder {cache} is inside the image folder {Path.GetFullPath(root)}: its synthetic images would be read as training images. Choose a CacheFolder outside it.");
             IReadOnlyList<SyntheticImage> synthetic;
             IReadOnlyList<GenerationFailure> failures;
+            IReadOnlyList<string> warnings;
             using (var augmenter = new DiffIIAugmenter(generator, augmentation, cache))
             {
                 try { synthetic = augmenter.Run(images, _progress, _cancellationToken); }
@@ -184,6 +185,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                     throw new Imaging.ImageDecodeException(where, e.Reason, e);
                 }
                 failures = augmenter.Failures.ToList();
+                warnings = augmenter.Warnings;
             }
             // Diff-Mix soft labels become one row per label, sharing the image (and its sample id, which makes the rows
             // one synthetic group), each weighted by its label's weight.
@@ -197,6 +199,7 @@ public sealed class DiffIIAugmentEstimator : IEstimator<DiffIIAugmentTransformer
                 SyntheticGroupColumnName = o.SyntheticGroupColumnName,
                 Rows = rows,
                 Failures = failures.Select(f => $"{f.SampleId}: {f.Reason}").ToList(),
+                Warnings = warnings,
                 SkippedRows = skipped,
             };
             state.Save(cache);

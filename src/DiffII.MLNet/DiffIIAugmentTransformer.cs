@@ -58,6 +58,8 @@ public sealed class DiffIIAugmentTransformer : ITransformer
 
     /// <summary>Samples the generator could not make (e.g. a NaN latent); they have no rows.</summary>
     public IReadOnlyList<string> Failures => _state.Failures;
+    /// <summary>What worked but is probably not what was meant (a prompt suffix cut off at the text encoder's length).</summary>
+    public IReadOnlyList<string> Warnings => _state.Warnings;
 
     /// <summary>Input rows left out of augmentation because their label is a missing key (no class), as ML.NET trainers leave them out.</summary>
     public long SkippedRows => _state.SkippedRows;
@@ -183,6 +185,7 @@ sealed record DiffIIAugmentState
     [JsonPropertyName("synthetic_group_column")] public string SyntheticGroupColumnName { get; init; } = "SyntheticGroup";
     [JsonPropertyName("rows")] public required IReadOnlyList<Row> Rows { get; init; }
     [JsonPropertyName("failures")] public IReadOnlyList<string> Failures { get; init; } = [];
+    [JsonPropertyName("warnings")] public IReadOnlyList<string> Warnings { get; init; } = [];
     [JsonPropertyName("skipped_rows")] public long SkippedRows { get; init; }
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = true };

@@ -40,6 +40,7 @@ public sealed class DiffIIAugmenter : IDisposable
         _options = options;
         // Every option is checked before the lock (a refused run leaves nothing behind) and before any work.
         RunChecks.BeforeWork(generator, options);
+        Warnings = RunChecks.LongSuffixes(generator, options);
         _work = new WorkFolder(workFolder, heldLock);
         Resolution = options.Resolution ?? generator.ImageSize;
     }
@@ -50,6 +51,8 @@ public sealed class DiffIIAugmenter : IDisposable
     public LearnedConcepts? Concepts => _concepts;
     public InversionPool? Pool => _pool;
     public IReadOnlyList<GenerationFailure> Failures => _failures;
+    /// <summary>What works but is probably not what was meant (a suffix cut off at the text encoder's length).</summary>
+    public IReadOnlyList<string> Warnings { get; }
     public string ManifestPath => _work.ManifestPath;
 
     /// <summary>

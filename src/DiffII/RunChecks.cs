@@ -20,6 +20,26 @@ public static class RunChecks
     }
 
     /// <summary>
+    /// The suffixes that make a prompt longer than the text encoder reads (CLIP: 77 tokens): the rest is cut off, as
+    /// diffusers cuts it (with a warning). Not an error: the prompt still works, but the suffix's end says nothing.
+    /// </summary>
+    /// <returns>One warning per such suffix, naming it and the prompt's length.</returns>
+    public static IReadOnlyList<string> LongSuffixes(StableDiffusion model, AugmentationOptions options)
+    {
+        if (!options.Strategy.UsesSuffixes() || options.SplitRatio <= 0) return [];
+        int limit = model.Tokenizer.ModelMaxLength;
+        var warnings = new List<string>();
+        foreach (var suffix in options.Suffixes.Distinct(StringComparer.Ordinal))
+        {
+            // The class's placeholder is one token; "object" stands in for it here.
+            int tokens = model.Tokenizer.Encode($"a photo of a object {options.Metaclass} {suffix}", addSpecialTokens: true, truncate: false).Count;
+            if (tokens > limit)
+                warnings.Add($"the suffix \"{(suffix.Length > 60 ? suffix[..60] + "…" : suffix)}\" makes a prompt of {tokens} tokens; the text encoder reads {limit}, so everything after is cut off. Shorten it.");
+        }
+        return warnings;
+    }
+
+    /// <summary>
     /// float16 on the CPU: libtorch's CPU kernels overflow in half precision, so learning gives NaN losses from the
     /// first steps. Refused up front; bfloat16 keeps float32's range and works on the CPU.
     /// </summary>

@@ -103,7 +103,7 @@ public static class MethodRun
     {
         using var sd = LoadModel(output, run, device, dtype);
         using var augmenter = new DiffIIAugmenter(sd, run.Options(suffixes), run.Work, workLock);
-        if (generate) WarnLongSuffixes(output, sd, run, suffixes);
+        if (generate) foreach (string warning in augmenter.Warnings) output.Warning(warning);
         return output.Track(progress =>
         {
             var adapter = new Adapter<AugmentationProgress>(p => progress.Report(new StepProgress(StageName(p.Stage), p.Done, p.Total, p.Loss)));
@@ -114,19 +114,6 @@ public static class MethodRun
             var images = augmenter.Generate(adapter, cancel);
             return new GenerationOutcome(images, augmenter.Failures.ToList(), planned, inversions, augmenter.ManifestPath);
         });
-    }
-
-    /// <summary>CLIP reads 77 tokens; a longer suffixed prompt is cut there (diffusers warns too), so say which suffixes are cut.</summary>
-    static void WarnLongSuffixes(CliOutput output, StableDiffusion sd, ResolvedRun run, IReadOnlyList<string> suffixes)
-    {
-        int limit = sd.Tokenizer.ModelMaxLength;
-        foreach (var suffix in suffixes.Distinct())
-        {
-            // The class's placeholder is one token; "object" stands in for it here.
-            int tokens = sd.Tokenizer.Encode($"a photo of a object {run.Metaclass} {suffix}", addSpecialTokens: true, truncate: false).Count;
-            if (tokens > limit)
-                output.Warning($"the suffix \"{(suffix.Length > 60 ? suffix[..60] + "…" : suffix)}\" makes a prompt of {tokens} tokens; the text encoder reads {limit}, so everything after is cut off. Shorten it.");
-        }
     }
 
     static string StageName(string stage) => stage switch

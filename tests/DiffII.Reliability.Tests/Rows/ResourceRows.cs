@@ -3,8 +3,11 @@ using System.Diagnostics;
 using DiffII.Concepts;
 using DiffII.Diffusion.Runtime;
 using DiffII.Imaging;
+using DiffII.MLNet;
+using DiffII.MLNet.Data;
 using DiffII.Reliability.Tests.Fixtures;
 using DiffII.Reliability.Tests.Matrix;
+using Microsoft.ML;
 using static TorchSharp.torch;
 
 namespace DiffII.Reliability.Tests.Rows;
@@ -41,6 +44,8 @@ public static class ResourceRows
             "applied to libtorch before any work by the CLI; a library process gets sleeping OpenMP waits and at most its usable cores at libtorch's first load; a bad value is refused naming the variable", Threads),
         new("resources.long-suffix.cli", Area.Resources, Layer.Cli, "a 2 000-word prompt suffix",
             "a warning that the prompt is cut at the text encoder's 77 tokens, naming the suffix", LongSuffix),
+        MatrixRow.Sync("resources.long-suffix.mlnet", Area.Resources, Layer.MLNet, "a 2 000-word prompt suffix",
+            "the augmenter's and the fitted transformer's Warnings name the suffix and the 77 tokens; short suffixes give none", LongSuffixMLNet),
     ];
 
     // ---- pixel bombs ----
@@ -308,6 +313,24 @@ public static class ResourceRows
     }
 
     // ---- an over-long suffix ----
+
+    static void LongSuffixMLNet(Scratch s)
+    {
+        string long2000 = string.Join(' ', Enumerable.Range(0, 2000).Select(i => i % 2 == 0 ? "standing" : "branch"));
+        using (var sd = Tiny.Load())
+        {
+            using var augmenter = new DiffIIAugmenter(sd, Tiny.Options() with { Suffixes = [long2000, "flying over water."] }, s.Path("library"));
+            var warning = Assert.Single(augmenter.Warnings);
+            Assert.Contains("standing branch", warning);
+            Assert.Contains("77", warning);
+            using var quiet = new DiffIIAugmenter(sd, Tiny.Options(), s.Path("quiet"));
+            Assert.Empty(quiet.Warnings);
+        }
+        var ml = new MLContext(seed: 1);
+        var data = ImageFolderDataset.Load(ml, Tiny.Folder(s.Path("images"), ("a", 2), ("b", 2)));
+        var fitted = new DiffIIAugmentEstimator(Tiny.MLNet(s.Path("cache")) with { Suffixes = [long2000], ExpansionRate = 0.5 }).Fit(data);
+        Assert.Contains("77", Assert.Single(fitted.Warnings));
+    }
 
     static async Task LongSuffix(Scratch s)
     {
