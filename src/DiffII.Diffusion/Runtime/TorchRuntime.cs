@@ -28,7 +28,6 @@ public static class TorchRuntime
         {
             if (_loaded && device == DeviceType.CPU) return;
             bool first = !_loaded;
-            // A bad DIFFII_THREADS is the caller's error, named as such, not a failed native load.
             if (first) ThreadPolicy.PreferPassiveWait();
             try
             {
@@ -40,6 +39,7 @@ public static class TorchRuntime
             {
                 throw new TorchRuntimeException(Explain(device, e), e);
             }
+            // After the try: a bad DIFFII_THREADS is the caller's error, named as such, not a failed native load.
             if (first && ThreadPolicy.LibraryDefault(torch.get_num_threads()) is int threads) torch.set_num_threads(threads);
         }
     }
