@@ -79,7 +79,7 @@ public static class TrainJudgeCommand
             var gates = GeneratorGates.Measure(sd, judge, test, parse.GetValue(samples), cancellationToken: cancel);
 
             string path = Path.GetFullPath(parse.GetValue(output)!);
-            GatesFile.Merge(path, gates);
+            GatesFile.MergeRecord(path, gates);
             cli.Line($"judge on real pictures {gates.JudgeRealIn:F1} / {gates.JudgeRealShifted:F1} %, on VAE round trips {gates.JudgeVaeIn:F1} / {gates.JudgeVaeShifted:F1} % " +
                      $"(in-distribution / shifted): vae_relative {gates.VaeRelative:F1} %" + (gates.KindPrior is double k ? $", kind_prior {k:F1} %" : ""));
             cli.Result(new { status = "ok", command = "judge-generator", model = modelPath, output = path, gates, seconds = Math.Round(clock.Elapsed.TotalSeconds, 2) });

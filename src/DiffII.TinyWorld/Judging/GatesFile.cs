@@ -34,5 +34,7 @@ public static class GatesFile
     }
 
     /// <summary>Merges the properties of <paramref name="record"/> as <see cref="JsonSerializer"/> names them.</summary>
-    public static void Merge<T>(string path, T record) => Merge(path, JsonSerializer.SerializeToNode(record)!.AsObject());
+    /// <remarks>Named apart from <see cref="Merge"/>: as an overload, a JsonObject argument bound to this generic one and recursed.</remarks>
+    public static void MergeRecord<T>(string path, T record) =>
+        Merge(path, (IEnumerable<KeyValuePair<string, JsonNode?>>)JsonSerializer.SerializeToNode(record)!.AsObject());
 }
