@@ -11,23 +11,11 @@ namespace DiffII.TinyWorld.Judging;
 public static class GatesFile
 {
     /// <summary>Sets <paramref name="values"/> in the JSON object at <paramref name="path"/> (made when missing); null values are skipped.</summary>
-    /// <exception cref="InvalidDataException">The file is there but is not a JSON object; it is left untouched.</exception>
+    /// <exception cref="InvalidDataException">The file is there but is not a JSON object (<see cref="JsonFile.Read{T}"/>); it is left untouched.</exception>
     public static void Merge(string path, IEnumerable<KeyValuePair<string, JsonNode?>> values)
     {
-        JsonObject merged;
-        if (!File.Exists(path)) merged = [];
-        else
-        {
-            try
-            {
-                merged = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
-                    ?? throw new InvalidDataException($"The gates file {path} does not hold a JSON object; it was left as it is.");
-            }
-            catch (JsonException e)
-            {
-                throw new InvalidDataException($"The gates file {path} is not valid JSON ({e.Message}); it was left as it is.", e);
-            }
-        }
+        // Empty, cut short or not an object: an error naming the file, which is left as it is.
+        var merged = JsonFile.Read<JsonObject>(path) ?? [];
         foreach (var (key, value) in values)
             if (value is not null) merged[key] = value.DeepClone();
         AtomicFile.WriteAllText(path, merged.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));

@@ -32,25 +32,9 @@ public static class TinyModelCard
         var vaeState = ReadState(options.WorkFolder, "vae");
         var unetState = ReadState(options.WorkFolder, "unet");
 
-        // Samples: each row a context, each column a seed; DDIM 25 steps, CFG 7.5 (the method's sampler settings).
-        const int columns = 8;
-        var rows = new List<IReadOnlyList<byte[]?>>();
-        foreach (var suffix in SampleSuffixes)
-        {
-            using var scope = NewDisposeScope();
-            string prompt = $"a photo of a {Scene.Metaclass} {suffix}";
-            using var generator = new Generator(7);
-            var noise = randn([columns, sd.LatentChannels, sd.ImageSize / sd.Vae.DownscaleFactor, sd.ImageSize / sd.Vae.DownscaleFactor], generator: generator);
-            var text = sd.EncodePrompts(Enumerable.Repeat(prompt, columns).ToList());
-            var latents = Sampling.Ddim(sd, noise, Sampling.Constant(text), sd.EncodePrompts([""]), 7.5, 25);
-            var images = sd.DecodeLatents(latents);
-            rows.Add(Enumerable.Range(0, columns).Select(i => (byte[]?)ImageCodec.ToPng(images[i])).ToList());
-        }
-        File.WriteAllBytes(Path.Combine(folder, "samples.png"), ImageGrid.RenderPng(rows, new ImageGridOptions
-        {
-            Scale = 3, RowLabels = SampleSuffixes.ToList(), Title = "a photo of a clothing item ... (DDIM 25 steps, CFG 7.5, seed 7)", MaxRowLabelWidth = 300,
-        }));
-        WriteKindGrids(sd, folder);
+        WriteSampleGrid(sd, Path.Combine(folder, "samples.png"), Scene.Metaclass, SampleSuffixes, columns: 8);
+        foreach (string kind in ItemKinds.Words)
+            WriteSampleGrid(sd, Path.Combine(folder, $"samples-{kind}.png"), kind, SampleSuffixes.Take(KindGridContexts).ToList(), columns: 6);
 
         // VAE reconstructions of held-out pictures (Fashion-MNIST test split, all contexts).
         string? reconstructionNote = null;
@@ -161,29 +145,26 @@ public static class TinyModelCard
     /// <summary>Contexts (rows) of each kind's grid: two keep the card's sampling time near that of the context grid.</summary>
     const int KindGridContexts = 2;
 
-    /// <summary>A grid per coarse kind: rows the first sample contexts, columns seeds (the same noise for every kind).</summary>
-    static void WriteKindGrids(StableDiffusion sd, string folder)
+    /// <summary>
+    /// A grid of samples of <c>a photo of a &lt;subject&gt; &lt;context&gt;</c>: each row a context, each column a seed
+    /// (the same noise, seed 7, in every row and every grid); DDIM 25 steps, CFG 7.5 (the method's sampler settings).
+    /// </summary>
+    static void WriteSampleGrid(StableDiffusion sd, string path, string subject, IReadOnlyList<string> contexts, int columns)
     {
-        const int columns = 6;
-        using var outer = NewDisposeScope();
-        var unconditional = sd.EncodePrompts([""]);
-        foreach (string kind in ItemKinds.Words)
+        var rows = new List<IReadOnlyList<byte[]?>>();
+        foreach (var context in contexts)
         {
-            var rows = new List<IReadOnlyList<byte[]?>>();
-            foreach (var suffix in SampleSuffixes.Take(KindGridContexts))
-            {
-                using var scope = NewDisposeScope();
-                using var generator = new Generator(7);
-                var noise = randn([columns, sd.LatentChannels, sd.ImageSize / sd.Vae.DownscaleFactor, sd.ImageSize / sd.Vae.DownscaleFactor], generator: generator);
-                var text = sd.EncodePrompts(Enumerable.Repeat($"a photo of a {kind} {suffix}", columns).ToList());
-                var images = sd.DecodeLatents(Sampling.Ddim(sd, noise, Sampling.Constant(text), unconditional, 7.5, 25));
-                rows.Add(Enumerable.Range(0, columns).Select(i => (byte[]?)ImageCodec.ToPng(images[i])).ToList());
-            }
-            File.WriteAllBytes(Path.Combine(folder, $"samples-{kind}.png"), ImageGrid.RenderPng(rows, new ImageGridOptions
-            {
-                Scale = 3, RowLabels = SampleSuffixes.Take(KindGridContexts).ToList(), Title = $"a photo of a {kind} ... (DDIM 25 steps, CFG 7.5, seed 7)", MaxRowLabelWidth = 300,
-            }));
+            using var scope = NewDisposeScope();
+            using var generator = new Generator(7);
+            var noise = randn([columns, sd.LatentChannels, sd.ImageSize / sd.Vae.DownscaleFactor, sd.ImageSize / sd.Vae.DownscaleFactor], generator: generator);
+            var text = sd.EncodePrompts(Enumerable.Repeat($"a photo of a {subject} {context}", columns).ToList());
+            var images = sd.DecodeLatents(Sampling.Ddim(sd, noise, Sampling.Constant(text), sd.EncodePrompts([""]), 7.5, 25));
+            rows.Add(Enumerable.Range(0, columns).Select(i => (byte[]?)ImageCodec.ToPng(images[i])).ToList());
         }
+        File.WriteAllBytes(path, ImageGrid.RenderPng(rows, new ImageGridOptions
+        {
+            Scale = 3, RowLabels = contexts.ToList(), Title = $"a photo of a {subject} ... (DDIM 25 steps, CFG 7.5, seed 7)", MaxRowLabelWidth = 300,
+        }));
     }
 
     static string Last(StageState state) => state.Losses.Count == 0 ? "n/a" : state.Losses[^1].Loss.ToString("F4", CultureInfo.InvariantCulture);
