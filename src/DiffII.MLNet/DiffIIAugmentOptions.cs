@@ -111,8 +111,9 @@ public sealed record DiffIIAugmentOptions
         if (names.Distinct(StringComparer.Ordinal).Count() != names.Length)
             throw new ArgumentException($"The label, image, IsSynthetic, weight and synthetic group columns need five different names; got {string.Join(", ", names.Select(n => $"'{n}'"))}.");
         // The method's own limits (ranges, finiteness, suffixes for the split ratio), at construction rather than at Fit.
-        OptionLimits.Check(ToAugmentationOptions());
-        OptionLimits.CheckSuffixes(ToAugmentationOptions());
+        var augmentation = ToAugmentationOptions();
+        OptionLimits.Check(augmentation);
+        OptionLimits.CheckSuffixes(augmentation);
     }
 
     internal AugmentationOptions ToAugmentationOptions() => new()

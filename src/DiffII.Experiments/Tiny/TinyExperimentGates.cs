@@ -37,9 +37,8 @@ public static class TinyExperimentGates
         }
         // The spread the shifted comparison is judged against: the larger of the two arms' seed-to-seed std
         // (unknown with one seed, so left out).
-        double spread = Math.Max(original?.ShiftedStd ?? double.NaN, augmented?.ShiftedStd ?? double.NaN);
         if (original is not null && augmented is not null && double.IsFinite(original.ShiftedStd) && double.IsFinite(augmented.ShiftedStd))
-            gates["seed_std_shifted"] = 100 * spread;
+            gates["seed_std_shifted"] = 100 * Math.Max(original.ShiftedStd, augmented.ShiftedStd);
         var concept = atGate.Where(r => r.Method == diffII).Select(r => r.ConceptFromNoise).OfType<double>().ToList();
         if (concept.Count > 0) gates["concept_from_noise"] = 100 * concept.Average();
         return gates;
